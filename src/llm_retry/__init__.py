@@ -1,1 +1,35 @@
-"""llm-retry."""
+"""llm-retry: make calls to LLM APIs survive rate limits, overloads and outages.
+
+Decorate the functions that already call an SDK::
+
+    from llm_retry import llm_retry
+
+    @llm_retry(preset="deepseek")
+    def ask(prompt: str) -> str: ...
+"""
+
+from __future__ import annotations
+
+from .errors import BudgetExhaustedError, CircuitOpenError, LLMRetryError, PolicyError
+from .policy import Backoff, Fail, Policy, Retry
+from .retry import llm_retry
+
+__all__ = [
+    "Backoff",
+    "BudgetExhaustedError",
+    "CircuitOpenError",
+    "Fail",
+    "LLMRetryError",
+    "Policy",
+    "PolicyError",
+    "Retry",
+    "llm_retry",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+
+        return version("llm-retry")
+    raise AttributeError(f"module 'llm_retry' has no attribute {name!r}")

@@ -1,0 +1,187 @@
+"""Read what a failure says: status, headers, provider error codes, transport kind.
+
+One function, `error_info`, understands the exceptions of the openai SDK (1.x to 3.x), the
+anthropic SDK (0.x to 2.x), httpx and httpx2 (``HTTPStatusError`` and transport errors), requests
+(``HTTPError`` and friends), aiohttp, the standard library, and any exception that carries a
+``status_code`` or a ``response``. No SDK is imported: a class is looked up only in modules the
+program has already imported, so an SDK that is not installed costs nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ErrorInfo", "error_info"]
+
+_MAX_BODY_BYTES = 64 * 1024
+_MAX_CAUSE_DEPTH = 3
+
+# (module, class name) pairs; checked in order, timeouts before the connection errors they
+# subclass (openai's APITimeoutError is an APIConnectionError).
+_TIMEOUTS = (
+    ("builtins", "TimeoutError"),
+    ("asyncio", "TimeoutError"),
+    ("concurrent.futures", "TimeoutError"),
+    ("openai", "APITimeoutError"),
+    ("anthropic", "APITimeoutError"),
+    ("httpx", "TimeoutException"),
+    ("httpx2", "TimeoutException"),
+    ("requests.exceptions", "Timeout"),
+    ("aiohttp", "ServerTimeoutError"),
+)
+_CONNECTION_ERRORS = (
+    ("builtins", "ConnectionError"),
+    ("openai", "APIConnectionError"),
+    ("anthropic", "APIConnectionError"),
+    ("httpx", "NetworkError"),
+    ("httpx", "RemoteProtocolError"),
+    ("httpx", "ProxyError"),
+    ("httpx2", "NetworkError"),
+    ("httpx2", "RemoteProtocolError"),
+    ("httpx2", "ProxyError"),
+    ("requests.exceptions", "ConnectionError"),
+    ("requests.exceptions", "ChunkedEncodingError"),
+    ("aiohttp", "ClientConnectionError"),
+    ("aiohttp", "ServerDisconnectedError"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """What one failure says about itself.
+
+    Attributes:
+        status: the HTTP status, or ``None`` for a failure without a response.
+        codes: provider error codes and types, most specific first (anthropic's ``error_code``,
+            then ``code``, then ``type``).
+        headers: the response headers, if there was a response.
+        transport: ``"timeout"``, ``"connection"`` or ``None``.
+        request_id: the provider's request id, if the exception carries one.
+    """
+
+    status: int | None = None
+    codes: tuple[str, ...] = ()
+    headers: Mapping[str, str] | None = None
+    transport: str | None = None
+    request_id: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        """The most specific provider code, if any."""
+        return self.codes[0] if self.codes else None
+
+
+def _loaded_classes(specs: tuple[tuple[str, str], ...]) -> Iterator[type]:
+    for module_name, name in specs:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, name, None) if module is not None else None
+        if isinstance(cls, type):
+            yield cls
+
+
+def transport_kind(exc: BaseException) -> str | None:
+    """``"timeout"`` or ``"connection"`` for transport failures of any known library."""
+    if any(isinstance(exc, cls) for cls in _loaded_classes(_TIMEOUTS)):
+        return "timeout"
+    if any(isinstance(exc, cls) for cls in _loaded_classes(_CONNECTION_ERRORS)):
+        return "connection"
+    return None
+
+
+def _int_status(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+        return value
+    return None
+
+
+def _status(exc: BaseException, response: object) -> int | None:
+    for value in (
+        getattr(exc, "status_code", None),
+        getattr(response, "status_code", None),
+        getattr(exc, "status", None),  # aiohttp.ClientResponseError
+    ):
+        status = _int_status(value)
+        if status is not None:
+            return status
+    return None
+
+
+def _response_json(response: object) -> object:
+    """The response body as JSON, when it is small, already read and JSON; else ``None``."""
+    try:
+        content = getattr(response, "content", None)
+    except Exception:  # noqa: BLE001 - httpx raises ResponseNotRead for a streamed body
+        return None
+    if not isinstance(content, (bytes, bytearray)) or len(content) > _MAX_BODY_BYTES:
+        return None
+    try:
+        return response.json()  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - any unreadable body just has no codes
+        return None
+
+
+def _body_codes(body: object) -> Iterator[object]:
+    """Codes from an error body: the whole JSON (anthropic, raw HTTP) or the inner error object."""
+    if not isinstance(body, Mapping):
+        return
+    inner = body.get("error")
+    error = inner if isinstance(inner, Mapping) else body
+    details = error.get("details")
+    if isinstance(details, Mapping):
+        yield details.get("error_code")
+    yield error.get("code")
+    yield error.get("type")
+
+
+def _codes(exc: BaseException, response: object) -> tuple[str, ...]:
+    body = getattr(exc, "body", None)
+    if body is None and response is not None:
+        body = _response_json(response)
+    candidates = [getattr(exc, name, None) for name in ("error_code", "code", "type")]
+    candidates.extend(_body_codes(body))
+    seen: dict[str, None] = {}
+    for code in candidates:
+        if isinstance(code, str) and code and code != "error":
+            seen.setdefault(code, None)
+    return tuple(seen)
+
+
+def _headers(exc: BaseException, response: object) -> Mapping[str, str] | None:
+    headers: Any = getattr(response, "headers", None)
+    if headers is None:
+        headers = getattr(exc, "headers", None)
+    return headers if isinstance(headers, Mapping) else None
+
+
+def _one(exc: BaseException) -> ErrorInfo:
+    response = getattr(exc, "response", None)
+    request_id = getattr(exc, "request_id", None)
+    return ErrorInfo(
+        status=_status(exc, response),
+        codes=_codes(exc, response),
+        headers=_headers(exc, response),
+        transport=transport_kind(exc),
+        request_id=request_id if isinstance(request_id, str) else None,
+    )
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """What ``exc`` says, following ``__cause__`` when it says nothing itself.
+
+    An application that wraps SDK errors (``raise MyError(...) from e``) is classified by the
+    SDK error it wraps.
+    """
+    info = _one(exc)
+    cause = exc.__cause__
+    depth = 0
+    while (
+        info.status is None and info.transport is None and not info.codes
+        and cause is not None and depth < _MAX_CAUSE_DEPTH
+    ):
+        info = _one(cause)
+        cause = cause.__cause__
+        depth += 1
+    return info

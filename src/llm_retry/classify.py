@@ -1,0 +1,115 @@
+"""Classification without I/O: ``(outcome, policy) -> Decision``.
+
+A `Decision` is everything the drivers, the events and the notes need to know about one
+attempt's outcome: whether to retry, which rule said so and why, and what the server asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from .adapters import ErrorInfo, error_info
+from .headers import NO_HINT, ServerHint, server_hint
+from .policy import Fail, Policy, Retry, Rule
+
+__all__ = ["NEVER_RETRIED", "Decision", "classify"]
+
+NEVER_RETRIED = Fail("cancellation and interpreter exits are never retried")
+_SUCCESS = Retry("success")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The classification of one attempt's outcome.
+
+    Attributes:
+        action: ``"retry"``, ``"fail"`` or ``"success"``.
+        rule: the policy rule that decided.
+        matched: which rule key matched (``"code insufficient_quota"``, ``"status 429"``,
+            ``"status class 5xx"``, ``"transport timeout"``, ``"exception ValueError"``,
+            ``"otherwise"``).
+        error: the exception's type, qualified by its top-level module (``openai.RateLimitError``).
+        status: the HTTP status, if any.
+        code: the provider error code that matched, else the most specific one found.
+        hint: the server's wait hint and any headers that were ignored.
+        request_id: the provider's request id, if any.
+    """
+
+    action: Literal["retry", "fail", "success"]
+    rule: Rule
+    matched: str
+    error: str = ""
+    status: int | None = None
+    code: str | None = None
+    hint: ServerHint = NO_HINT
+    request_id: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """The rule's reason, or the key that matched when the rule gives none."""
+        return self.rule.reason or self.matched
+
+    def describe(self) -> str:
+        """One line for notes and the CLI: ``status 429, code rate_limit_exceeded: rate limited``."""
+        parts = [f"{name} {value}" for name, value in (("status", self.status), ("code", self.code))
+                 if value is not None]
+        subject = ", ".join(parts) or self.error
+        text = f"{subject}: {self.reason} ({self.action}, rule {self.matched})"
+        if isinstance(self.rule, Fail) and self.rule.fix:
+            text += f"; fix: {self.rule.fix}"
+        return text
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    top = cls.__module__.partition(".")[0]
+    return cls.__qualname__ if top == "builtins" else f"{top}.{cls.__qualname__}"
+
+
+def _match(info: ErrorInfo, exc: BaseException, policy: Policy) -> tuple[str, Rule, str | None]:
+    """The rule for a failure, in precedence order, with the key that matched and the code."""
+    by_code = policy.rule_for_codes(info.codes)
+    if by_code is not None:
+        return f"code {by_code[0]}", by_code[1], by_code[0]
+    if info.status is not None:
+        by_status = policy.rule_for_status(info.status)
+        if by_status is not None:
+            key = by_status[0]
+            label = f"status {key}" if isinstance(key, int) else f"status class {key}"
+            return label, by_status[1], info.code
+    if info.transport is not None:
+        rule = policy.transport.get(info.transport)
+        if rule is not None:
+            return f"transport {info.transport}", rule, info.code
+    by_type = policy.rule_for_exception(exc)
+    if by_type is not None:
+        return f"exception {by_type[0]}", by_type[1], info.code
+    return "otherwise", policy.otherwise, info.code
+
+
+def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
+    """Classify an attempt's outcome under ``policy``.
+
+    Args:
+        outcome: the exception the attempt raised, or the value it returned.
+        policy: the rules.
+        now: wall-clock time (``time.time()``), to read HTTP-date ``Retry-After`` headers.
+    """
+    if not isinstance(outcome, BaseException):
+        return Decision("success", _SUCCESS, "success")
+    if not isinstance(outcome, Exception):
+        return Decision("fail", NEVER_RETRIED, "never retried", _type_name(outcome))
+    info = error_info(outcome)
+    matched, rule, code = _match(info, outcome, policy)
+    hint = server_hint(info.headers, now=now) if isinstance(rule, Retry) else NO_HINT
+    return Decision(
+        action=rule.action,
+        rule=rule,
+        matched=matched,
+        error=_type_name(outcome),
+        status=info.status,
+        code=code,
+        hint=hint,
+        request_id=info.request_id,
+    )

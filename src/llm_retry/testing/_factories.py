@@ -1,0 +1,449 @@
+"""Realistic OpenAI / Anthropic payloads and SDK exceptions, built without a network.
+
+The JSON builders here are the single source of the wire format: the
+[`FaultServer`][llm_retry.testing.FaultServer] sends them over HTTP, and the exception
+factories wrap them in an HTTP response and let the SDK itself pick the exception class,
+exactly as it does for a real response.
+
+The SDKs are optional dependencies, so they are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+OPENAI_URL = f"{OPENAI_BASE_URL}/chat/completions"
+"""The URL the fake requests of the OpenAI factories claim to have been sent to."""
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_URL = f"{ANTHROPIC_BASE_URL}/v1/messages"
+"""The URL the fake requests of the Anthropic factories claim to have been sent to."""
+
+DEFAULT_CONTENT = "Hello from llm-retry's FaultServer."
+"""The assistant text of automatic success bodies."""
+
+_OPENAI_MODEL = "gpt-4o-mini"
+_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+
+# status -> (type, code, message), as the OpenAI API (or a compatible one) sends them.
+_OPENAI_ERRORS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: (
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided: sk-test. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+    ),
+    402: ("unknown_error", "invalid_request_error", "Insufficient Balance"),
+    403: ("invalid_request_error", "permission_denied", "You are not allowed to do this."),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model does not exist or you do not have access to it.",
+    ),
+    408: ("timeout", None, "Request timed out."),
+    409: ("invalid_request_error", "conflict", "The request conflicts with another request."),
+    413: ("invalid_request_error", None, "The request is too large."),
+    422: ("invalid_request_error", None, "The request could not be processed."),
+    429: (
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        "Rate limit reached for requests. Please try again in 20s.",
+    ),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    502: ("server_error", None, "Bad gateway."),
+    503: ("server_error", None, "The server is overloaded or not ready yet."),
+    504: ("server_error", None, "Gateway timeout."),
+}
+
+# status -> (type, message), from https://docs.anthropic.com/en/api/errors
+_ANTHROPIC_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "There was an issue with the format of your request."),
+    401: ("authentication_error", "invalid x-api-key"),
+    402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
+    403: ("permission_error", "Your API key does not have permission to use this resource."),
+    404: ("not_found_error", "The requested resource could not be found."),
+    413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
+    429: ("rate_limit_error", "Number of request tokens has exceeded your rate limit."),
+    500: ("api_error", "Internal server error"),
+    504: ("timeout_error", "Request timed out"),
+    529: ("overloaded_error", "Overloaded"),
+}
+
+
+def _openai_defaults(status: int) -> tuple[str, str | None, str]:
+    """The (type, code, message) OpenAI would send for `status`."""
+    if status in _OPENAI_ERRORS:
+        return _OPENAI_ERRORS[status]
+    if status >= 500:
+        return ("server_error", None, f"The server returned status {status}.")
+    return ("invalid_request_error", None, f"The request failed with status {status}.")
+
+
+def _anthropic_defaults(status: int) -> tuple[str, str]:
+    """The (type, message) Anthropic would send for `status`."""
+    if status in _ANTHROPIC_ERRORS:
+        return _ANTHROPIC_ERRORS[status]
+    if status >= 500:
+        return ("api_error", f"The server returned status {status}.")
+    return ("invalid_request_error", f"The request failed with status {status}.")
+
+
+def openai_error_body(
+    status: int,
+    *,
+    code: str | None = None,
+    type: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """Build the JSON body of an OpenAI error response.
+
+    Args:
+        status: The HTTP status the body goes with; picks the defaults.
+        code: `error.code`; defaults per status (429 -> `"rate_limit_exceeded"`).
+        type: `error.type`; defaults per status (429 -> `"rate_limit_error"`).
+        message: `error.message`; defaults per status (402 -> `"Insufficient Balance"`).
+
+    Returns:
+        `{"error": {"message": ..., "type": ..., "param": None, "code": ...}}`.
+    """
+    default_type, default_code, default_message = _openai_defaults(status)
+    return {
+        "error": {
+            "message": default_message if message is None else message,
+            "type": default_type if type is None else type,
+            "param": None,
+            "code": default_code if code is None else code,
+        }
+    }
+
+
+def anthropic_error_body(
+    status: int,
+    *,
+    type: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """Build the JSON body of an Anthropic error response.
+
+    Args:
+        status: The HTTP status the body goes with; picks the defaults.
+        type: `error.type`; defaults per status (529 -> `"overloaded_error"`,
+            429 -> `"rate_limit_error"`, 402 -> `"billing_error"`, 500 -> `"api_error"`).
+        message: `error.message`; defaults per status.
+
+    Returns:
+        `{"type": "error", "error": {"type": ..., "message": ...}}`.
+    """
+    default_type, default_message = _anthropic_defaults(status)
+    return {
+        "type": "error",
+        "error": {
+            "type": default_type if type is None else type,
+            "message": default_message if message is None else message,
+        },
+    }
+
+
+def _estimate_tokens(value: object) -> int:
+    """A deterministic stand-in for a tokenizer: about four characters a token."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return max(1, len(text) // 4)
+
+
+def openai_completion_body(
+    *,
+    model: str | None = None,
+    content: str | None = None,
+    prompt: object = None,
+    id: str = "chatcmpl-fault0",
+) -> dict[str, Any]:
+    """Build the JSON body of a successful OpenAI chat completion.
+
+    Args:
+        model: The model to report; defaults to a small OpenAI model.
+        content: The assistant's text; defaults to `DEFAULT_CONTENT`.
+        prompt: The request's messages, used only to estimate `usage.prompt_tokens`.
+        id: The completion id.
+
+    Returns:
+        A `ChatCompletion` as JSON.
+    """
+    text = DEFAULT_CONTENT if content is None else content
+    prompt_tokens = _estimate_tokens(prompt or "")
+    completion_tokens = _estimate_tokens(text)
+    return {
+        "id": id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model or _OPENAI_MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "system_fingerprint": None,
+    }
+
+
+def anthropic_message_body(
+    *,
+    model: str | None = None,
+    content: str | None = None,
+    prompt: object = None,
+    id: str = "msg_fault0",
+) -> dict[str, Any]:
+    """Build the JSON body of a successful Anthropic Messages API response.
+
+    Args:
+        model: The model to report; defaults to a Claude model.
+        content: The assistant's text; defaults to `DEFAULT_CONTENT`.
+        prompt: The request's messages, used only to estimate `usage.input_tokens`.
+        id: The message id.
+
+    Returns:
+        A `Message` as JSON.
+    """
+    text = DEFAULT_CONTENT if content is None else content
+    return {
+        "id": id,
+        "type": "message",
+        "role": "assistant",
+        "model": model or _ANTHROPIC_MODEL,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": _estimate_tokens(prompt or ""),
+            "output_tokens": _estimate_tokens(text),
+        },
+    }
+
+
+def encode_body(body: object) -> tuple[bytes, str]:
+    """Encode a reply body for the wire.
+
+    Args:
+        body: A str or bytes (sent as is) or anything else (JSON-encoded).
+
+    Returns:
+        The bytes and the content type they should be sent with: JSON when the bytes
+        parse as JSON, plain text otherwise.
+    """
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        data = bytes(body)
+    elif isinstance(body, str):
+        data = body.encode()
+    else:
+        return json.dumps(body).encode(), "application/json"
+    try:
+        json.loads(data)
+    except ValueError:
+        return data, "text/plain; charset=utf-8"
+    return data, "application/json"
+
+
+def _http_module(sdk: str) -> ModuleType:
+    """The HTTP library (`httpx2` or `httpx`) the installed `sdk` is built on."""
+    sdk_exceptions = importlib.import_module(f"{sdk}._exceptions")
+    for name in ("httpx2", "httpx"):
+        module = vars(sdk_exceptions).get(name)
+        if isinstance(module, ModuleType):
+            return module
+    try:
+        return importlib.import_module("httpx2")
+    except ImportError:  # openai < 3 and the anthropic releases of its time
+        return importlib.import_module("httpx")
+
+
+def _error_response(
+    sdk: str,
+    url: str,
+    status: int,
+    body: object,
+    headers: Mapping[str, str] | None,
+) -> Any:
+    """An HTTP response of the library `sdk` uses, as if `url` had answered `status`."""
+    http = _http_module(sdk)
+    content, content_type = encode_body(body)
+    all_headers = {"content-type": content_type, **(headers or {})}
+    request = http.Request("POST", url)
+    return http.Response(status, headers=all_headers, content=content, request=request)
+
+
+def _offline_http_client(sdk: str) -> Any:
+    """An HTTP client that never touches the network (and is cheap to build)."""
+    http = _http_module(sdk)
+
+    def refuse(request: Any) -> Any:
+        raise http.ConnectError("llm-retry factories are offline", request=request)
+
+    return http.Client(transport=http.MockTransport(refuse), trust_env=False)
+
+
+def openai_error(
+    status: int,
+    *,
+    code: str | None = None,
+    type: str | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: object = None,
+) -> openai.APIStatusError:
+    """Build the exception the OpenAI SDK raises for an error response.
+
+    The SDK picks the class, so 429 gives a `RateLimitError` (with `.code`), 5xx an
+    `InternalServerError`, and a status without a class of its own (e.g. 402) a bare
+    `APIStatusError`.
+
+    Args:
+        status: The HTTP status.
+        code: `error.code` of the body; defaults per status.
+        type: `error.type` of the body; defaults per status.
+        message: `error.message` of the body; defaults per status.
+        headers: Response headers, e.g. `{"retry-after": "2"}`; visible on
+            `exc.response.headers`.
+        body: A body to send instead of the automatic one (dict -> JSON, str/bytes as is).
+
+    Returns:
+        The `openai.APIStatusError` (or subclass) the SDK would raise.
+    """
+    import openai  # noqa: PLC0415  (optional dependency)
+
+    if body is None:
+        body = openai_error_body(status, code=code, type=type, message=message)
+    response = _error_response("openai", OPENAI_URL, status, body, headers)
+    with (
+        _offline_http_client("openai") as http_client,
+        openai.OpenAI(
+            api_key="sk-test", base_url=OPENAI_BASE_URL, http_client=http_client
+        ) as client,
+    ):
+        return client._make_status_error_from_response(response)
+
+
+def anthropic_error(
+    status: int,
+    *,
+    type: str | None = None,
+    message: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    body: object = None,
+) -> anthropic.APIStatusError:
+    """Build the exception the Anthropic SDK raises for an error response.
+
+    The SDK picks the class, so 529 gives an `OverloadedError` with
+    `.type == "overloaded_error"`, 429 a `RateLimitError`, and so on; `.body` is the
+    whole JSON body.
+
+    Args:
+        status: The HTTP status.
+        type: `error.type` of the body; defaults per status.
+        message: `error.message` of the body; defaults per status.
+        headers: Response headers, e.g. `{"retry-after": "2"}`; visible on
+            `exc.response.headers`.
+        body: A body to send instead of the automatic one (dict -> JSON, str/bytes as is).
+
+    Returns:
+        The `anthropic.APIStatusError` (or subclass) the SDK would raise.
+    """
+    import anthropic  # noqa: PLC0415  (optional dependency)
+
+    if body is None:
+        body = anthropic_error_body(status, type=type, message=message)
+    response = _error_response("anthropic", ANTHROPIC_URL, status, body, headers)
+    with (
+        _offline_http_client("anthropic") as http_client,
+        anthropic.Anthropic(
+            api_key="sk-ant-test", base_url=ANTHROPIC_BASE_URL, http_client=http_client
+        ) as client,
+    ):
+        return client._make_status_error_from_response(response)
+
+
+def _caused_by(error: BaseException, cause: BaseException) -> None:
+    """Chain `cause` to `error` the way `raise error from cause` does."""
+    error.__cause__ = cause
+    error.__suppress_context__ = True
+
+
+def openai_timeout() -> openai.APITimeoutError:
+    """Build the `openai.APITimeoutError` the SDK raises when a request times out.
+
+    Returns:
+        The error, chained to the HTTP library's `ReadTimeout` like the SDK's.
+    """
+    import openai  # noqa: PLC0415  (optional dependency)
+
+    http = _http_module("openai")
+    request = http.Request("POST", OPENAI_URL)
+    error = openai.APITimeoutError(request=request)
+    _caused_by(error, http.ReadTimeout("timed out", request=request))
+    return error
+
+
+def openai_connection_error() -> openai.APIConnectionError:
+    """Build the `openai.APIConnectionError` the SDK raises when it cannot connect.
+
+    Returns:
+        The error, chained to the HTTP library's `ConnectError` like the SDK's.
+    """
+    import openai  # noqa: PLC0415  (optional dependency)
+
+    http = _http_module("openai")
+    request = http.Request("POST", OPENAI_URL)
+    error = openai.APIConnectionError(request=request)
+    _caused_by(error, http.ConnectError("[Errno 111] Connection refused", request=request))
+    return error
+
+
+def anthropic_timeout() -> anthropic.APITimeoutError:
+    """Build the `anthropic.APITimeoutError` the SDK raises when a request times out.
+
+    Returns:
+        The error, chained to the HTTP library's `ReadTimeout` like the SDK's.
+    """
+    import anthropic  # noqa: PLC0415  (optional dependency)
+
+    http = _http_module("anthropic")
+    request = http.Request("POST", ANTHROPIC_URL)
+    error = anthropic.APITimeoutError(request=request)
+    _caused_by(error, http.ReadTimeout("timed out", request=request))
+    return error
+
+
+def anthropic_connection_error() -> anthropic.APIConnectionError:
+    """Build the `anthropic.APIConnectionError` the SDK raises when it cannot connect.
+
+    Returns:
+        The error, chained to the HTTP library's `ConnectError` like the SDK's.
+    """
+    import anthropic  # noqa: PLC0415  (optional dependency)
+
+    http = _http_module("anthropic")
+    request = http.Request("POST", ANTHROPIC_URL)
+    error = anthropic.APIConnectionError(request=request)
+    _caused_by(error, http.ConnectError("[Errno 111] Connection refused", request=request))
+    return error
