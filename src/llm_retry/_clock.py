@@ -87,6 +87,16 @@ sleep = _active.sleep
 asleep = _active.asleep
 
 
+def pause(seconds: float) -> None:
+    """Sleep on the clock active now (read at call time, unlike a bound ``sleep``)."""
+    _active.sleep(seconds)
+
+
+async def apause(seconds: float) -> None:
+    """Async sleep on the clock active now."""
+    await _active.asleep(seconds)
+
+
 def active() -> Clock:
     """The clock in use."""
     return _active

@@ -178,8 +178,11 @@ def error_info(exc: BaseException) -> ErrorInfo:
     cause = exc.__cause__
     depth = 0
     while (
-        info.status is None and info.transport is None and not info.codes
-        and cause is not None and depth < _MAX_CAUSE_DEPTH
+        info.status is None
+        and info.transport is None
+        and not info.codes
+        and cause is not None
+        and depth < _MAX_CAUSE_DEPTH
     ):
         info = _one(cause)
         cause = cause.__cause__

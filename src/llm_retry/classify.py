@@ -51,9 +51,12 @@ class Decision:
         return self.rule.reason or self.matched
 
     def describe(self) -> str:
-        """One line for notes and the CLI: ``status 429, code rate_limit_exceeded: rate limited``."""
-        parts = [f"{name} {value}" for name, value in (("status", self.status), ("code", self.code))
-                 if value is not None]
+        """One line for notes and the CLI, like ``status 429, code X: rate limited (retry, ...)``."""
+        parts = [
+            f"{name} {value}"
+            for name, value in (("status", self.status), ("code", self.code))
+            if value is not None
+        ]
         subject = ", ".join(parts) or self.error
         text = f"{subject}: {self.reason} ({self.action}, rule {self.matched})"
         if isinstance(self.rule, Fail) and self.rule.fix:

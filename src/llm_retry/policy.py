@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from .errors import PolicyError
 
-__all__ = ["GENERIC", "JITTERS", "TRANSPORT_KINDS", "Backoff", "Fail", "Policy", "Retry", "Rule"]
+__all__ = ["JITTERS", "TRANSPORT_KINDS", "Backoff", "Fail", "Policy", "Retry", "Rule"]
 
 JITTERS = ("full", "equal", "none")
 """Jitter modes: ``full`` draws the wait from ``[0, ceiling]`` (AWS's "full jitter"), ``equal``
@@ -47,7 +47,7 @@ def _check_attempts(owner: str, value: object) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff: the ceiling for retry ``n`` (0-based) is ``min(cap, base * multiplier**n)``.
+    """Exponential backoff: retry ``n`` (0-based) waits up to ``min(cap, base * multiplier**n)``.
 
     Args:
         base: seconds for the first retry's ceiling.
@@ -142,7 +142,9 @@ def _frozen_rules(owner: str, rules: Mapping[Any, object], key: Any) -> Mapping[
     for raw, rule in rules.items():
         name = key(raw)
         if not isinstance(rule, (Retry, Fail)):
-            raise PolicyError(f"Policy.{owner}[{raw!r}] must be Retry(...) or Fail(...), not {rule!r}")
+            raise PolicyError(
+                f"Policy.{owner}[{raw!r}] must be Retry(...) or Fail(...), not {rule!r}"
+            )
         table[name] = rule
     return MappingProxyType(table)
 
@@ -202,6 +204,8 @@ class Policy:
         backoff: the default backoff.
         max_retry_after: the longest server wait hint to honour, in seconds. A longer hint means
             give up now (as the OpenAI SDK does past 120 s), never a long sleep.
+        retry_after: honour server wait hints at all (the ``test`` profiles turn this off so
+            that nothing waits).
     """
 
     name: str = "custom"
@@ -213,18 +217,25 @@ class Policy:
     attempts: int = 5
     backoff: Backoff = Backoff()
     max_retry_after: float = 120.0
+    retry_after: bool = True
 
     def __post_init__(self) -> None:
         for table, key in _TABLES.items():
             object.__setattr__(self, table, _frozen_rules(table, getattr(self, table), key))
         if not isinstance(self.otherwise, (Retry, Fail)):
-            raise PolicyError(f"Policy.otherwise must be Retry(...) or Fail(...), not {self.otherwise!r}")
+            raise PolicyError(
+                f"Policy.otherwise must be Retry(...) or Fail(...), not {self.otherwise!r}"
+            )
         _check_attempts("Policy", self.attempts)
         if not isinstance(self.backoff, Backoff):
             raise PolicyError(f"Policy.backoff must be a Backoff, not {self.backoff!r}")
         object.__setattr__(
-            self, "max_retry_after", _check_number("Policy", "max_retry_after", self.max_retry_after)
+            self,
+            "max_retry_after",
+            _check_number("Policy", "max_retry_after", self.max_retry_after),
         )
+        if not isinstance(self.retry_after, bool):
+            raise PolicyError(f"Policy.retry_after must be true or false, not {self.retry_after!r}")
 
     def __hash__(self) -> int:
         tables = tuple(tuple(getattr(self, t).items()) for t in _TABLES)
@@ -269,24 +280,3 @@ class Policy:
             if isinstance(exc, cls):
                 return cls.__name__, rule
         return None
-
-
-GENERIC = Policy(
-    name="generic",
-    statuses={
-        408: Retry("request timeout"),
-        409: Retry("conflict (a concurrent request on the same resource)"),
-        429: Retry("rate limited"),
-        "5xx": Retry("server error"),
-        "4xx": Fail("client error", fix="change the request; sending it again will not help"),
-    },
-    codes={
-        "insufficient_quota": Fail("quota exhausted", fix="add credits or raise the quota"),
-    },
-    transport={
-        "timeout": Retry("timed out"),
-        "connection": Retry("connection failed"),
-    },
-    otherwise=Fail("not an HTTP or transport error"),
-)
-"""Any HTTP API: retry 408, 409, 429, 5xx, timeouts and connection errors; fail other 4xx."""

@@ -18,7 +18,8 @@ import wrapt
 from . import _clock
 from .engine import RetryRun
 from .errors import PolicyError
-from .policy import GENERIC, Policy
+from .policy import Policy
+from .presets import preset_source
 
 __all__ = ["llm_retry"]
 
@@ -30,18 +31,16 @@ PolicySource = Callable[[], Policy]
 def _source(preset: str | None, policy: Policy | None, overrides: dict[str, Any]) -> PolicySource:
     """Where the decorated function gets its policy from when an attempt fails.
 
-    A policy object (or the generic default) is fixed at decoration time; a preset is resolved
-    when the call runs, so that a profile switch applies to the next call.
+    A policy object is fixed at decoration time; a preset (``generic`` when neither is given)
+    is resolved when an attempt fails, so that a profile switch applies to the next call.
     """
     if preset is not None and policy is not None:
         raise PolicyError("give either preset= or policy=, not both")
-    if preset is not None:
-        from .presets import preset_source  # noqa: PLC0415 - presets load TOML: only when asked
-
-        return preset_source(preset, overrides)
-    if policy is not None and not isinstance(policy, Policy):
+    if policy is None:
+        return preset_source(preset or "generic", overrides)
+    if not isinstance(policy, Policy):
         raise PolicyError(f"policy= must be a Policy, not {policy!r}")
-    fixed = (policy or GENERIC).evolve(**overrides) if overrides else (policy or GENERIC)
+    fixed = policy.evolve(**overrides) if overrides else policy
     return lambda: fixed
 
 
@@ -89,9 +88,9 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
     ) -> Any:
         run = RetryRun(source(), name, start)
-        retrying = tenacity.Retrying(sleep=lambda s: _clock.sleep(s), **_strategies(run))
+        retrying = tenacity.Retrying(sleep=_clock.pause, **_strategies(run))
         try:
-            result = retrying(_replay(first, wrapped), *args, **kwargs)
+            result: Any = retrying(_replay(first, wrapped), *args, **kwargs)
         except BaseException as exc:
             run.failed(exc)
             raise
@@ -114,9 +113,9 @@ def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
     ) -> Any:
         run = RetryRun(source(), name, start)
-        retrying = tenacity.AsyncRetrying(sleep=lambda s: _clock.asleep(s), **_strategies(run))
+        retrying = tenacity.AsyncRetrying(sleep=_clock.apause, **_strategies(run))
         try:
-            result = await retrying(_areplay(first, wrapped), *args, **kwargs)
+            result: Any = await retrying(_areplay(first, wrapped), *args, **kwargs)
         except BaseException as exc:
             run.failed(exc)
             raise
@@ -164,7 +163,7 @@ def llm_retry(
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Retry the decorated function as a policy says.
 
-    Use it bare (``@llm_retry``: the generic HTTP policy) or with arguments. Works on functions,
+    Use it bare (``@llm_retry``: the ``generic`` preset) or with arguments. Works on functions,
     ``async def`` functions, methods, classmethods and staticmethods, and keeps their signature,
     type hints and ``inspect.iscoroutinefunction``.
 

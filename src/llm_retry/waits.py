@@ -57,7 +57,7 @@ def next_step(decision: Decision, policy: Policy, *, attempt: int, rand: float) 
     if attempt >= limit:
         return GiveUp(f"{decision.describe()}; attempts exhausted ({attempt} of {limit})")
     backoff = (rule.backoff or policy.backoff).compute(attempt - 1, rand)
-    hint = decision.hint.seconds if rule.retry_after else None
+    hint = decision.hint.seconds if rule.retry_after and policy.retry_after else None
     if hint is None:
         return Wait(backoff, "backoff", backoff)
     if hint > policy.max_retry_after:

@@ -1,0 +1,242 @@
+"""The preset file format: parse, validate with precise messages, merge profiles, build policies.
+
+Every problem is reported as ``FILE: KEY.PATH: PROBLEM``, for example
+``my.toml: profiles.dev.statuses.429.atempts: unknown key; known: action, attempts, ...``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import PolicyError
+from .policy import JITTERS, TRANSPORT_KINDS, Backoff, Fail, Policy, Retry, Rule, status_key
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["build_policy", "merge", "parse"]
+
+Check = Callable[[str, object], None]
+RULE_TABLES = ("statuses", "codes", "transport")
+PROFILE_NAMES = ("dev", "test", "prod")
+
+
+class _Problem(Exception):
+    """A validation problem at a key path, before the file name is known."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+def _join(path: str, key: object) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+# -- value checks -------------------------------------------------------------------------
+def _number(minimum: float = 0.0, maximum: float = math.inf, *, positive: bool = False) -> Check:
+    def check(path: str, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise _Problem(path, f"must be a number, not {value!r}")
+        if value < minimum or (positive and value <= 0) or value > maximum:
+            low = f"> {minimum:g}" if positive else f">= {minimum:g}"
+            high = f" and <= {maximum:g}" if maximum != math.inf else ""
+            raise _Problem(path, f"must be {low}{high}, not {value!r}")
+
+    return check
+
+
+def _whole(path: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _Problem(path, f"must be a whole number >= 1, not {value!r}")
+
+
+def _text(path: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise _Problem(path, f"must be a string, not {value!r}")
+
+
+def _flag(path: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise _Problem(path, f"must be true or false, not {value!r}")
+
+
+def _jitter(path: str, value: object) -> None:
+    if value not in JITTERS:
+        raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {value!r}")
+
+
+def _table(fields: Mapping[str, Check]) -> Check:
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _Problem(path, f"must be a table, not {value!r}")
+        for key, item in value.items():
+            if key not in fields:
+                raise _Problem(_join(path, key), f"unknown key; known: {', '.join(sorted(fields))}")
+            fields[key](_join(path, key), item)
+
+    return check
+
+
+_BACKOFF = _table(
+    {"base": _number(), "cap": _number(), "multiplier": _number(1.0), "jitter": _jitter}
+)
+_RULE_FIELDS: dict[str, Check] = {
+    "action": _text,
+    "reason": _text,
+    "fix": _text,
+    "attempts": _whole,
+    "backoff": _BACKOFF,
+    "retry_after": _flag,
+}
+_ONLY_FOR = {"fix": "fail", "attempts": "retry", "backoff": "retry", "retry_after": "retry"}
+
+
+def _rule(path: str, value: object) -> None:
+    if isinstance(value, str):
+        value = {"action": value}
+    _table(_RULE_FIELDS)(path, value)
+    assert isinstance(value, Mapping)  # noqa: S101 - checked by _table
+    action = value.get("action")
+    if action not in ("retry", "fail"):
+        raise _Problem(_join(path, "action"), f"must be 'retry' or 'fail', not {action!r}")
+    for key, only in _ONLY_FOR.items():
+        if key in value and action != only:
+            raise _Problem(_join(path, key), f"only applies to action = '{only}'")
+
+
+def _rules(key_check: Callable[[object], object]) -> Check:
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _Problem(path, f"must be a table, not {value!r}")
+        for key, rule in value.items():
+            try:
+                key_check(key)
+            except PolicyError as exc:
+                raise _Problem(_join(path, key), str(exc)) from None
+            _rule(_join(path, key), rule)
+
+    return check
+
+
+def _transport_key(key: object) -> object:
+    if key not in TRANSPORT_KINDS:
+        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}")
+    return key
+
+
+_SETTINGS: dict[str, Check] = {
+    "attempts": _whole,
+    "max_retry_after": _number(),
+    "retry_after": _flag,
+    "backoff": _BACKOFF,
+    "statuses": _rules(status_key),
+    "codes": _rules(lambda key: key),
+    "transport": _rules(_transport_key),
+    "otherwise": _rule,
+    "circuit": _table(
+        {
+            "failures": _whole,
+            "break_duration": _number(),
+            "max_break_duration": _number(),
+            "half_open_probes": _whole,
+            "failure_rate": _number(0.0, 1.0, positive=True),
+            "window": _whole,
+            "min_calls": _whole,
+            "trip_on_account_errors": _flag,
+        }
+    ),
+    "budget": _table(
+        {
+            "total": _number(positive=True),
+            "attempt_timeout": _number(positive=True),
+            "retry_ratio": _number(0.0, 1.0),
+            "min_retries_per_sec": _number(),
+        }
+    ),
+    "timeouts": _table(
+        {
+            "request": _number(positive=True),
+            "thinking": _number(positive=True),
+            "connect": _number(positive=True),
+        }
+    ),
+}
+_PROFILE = _table(_SETTINGS)
+_FILE = _table(
+    {
+        "description": _text,
+        **_SETTINGS,
+        "profiles": _table(dict.fromkeys(PROFILE_NAMES, _PROFILE)),
+    }
+)
+
+
+# -- parse, merge, build --------------------------------------------------------------------
+def parse(text: str, source: str) -> dict[str, Any]:
+    """Parse and validate a preset file's text; ``source`` names it in every error."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        _FILE("", data)
+    except _Problem as exc:
+        raise PolicyError(f"{source}: {exc}") from None
+    return dict(data)
+
+
+def _replaces(path: tuple[str, ...], overlay: object) -> bool:
+    """A profile's rule that names an action replaces the base rule instead of merging into it."""
+    in_rules = len(path) == 2 and path[0] in RULE_TABLES
+    return (in_rules or path == ("otherwise",)) and (
+        isinstance(overlay, str) or (isinstance(overlay, Mapping) and "action" in overlay)
+    )
+
+
+def merge(
+    base: Mapping[str, Any], overlay: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``base`` with ``overlay`` merged over it, table by table."""
+    merged = {key: value for key, value in base.items() if key != "profiles"}
+    for key, value in overlay.items():
+        here = (*path, str(key))
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping) and not _replaces(here, value):
+            merged[key] = merge(old, value, here)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build_rule(value: Any) -> Rule:
+    spec: dict[str, Any] = {"action": value} if isinstance(value, str) else dict(value)
+    action = spec.pop("action")
+    if action == "fail":
+        return Fail(**spec)
+    if "backoff" in spec:
+        spec["backoff"] = Backoff(**spec["backoff"])
+    return Retry(**spec)
+
+
+def build_policy(name: str, settings: Mapping[str, Any], source: str) -> Policy:
+    """Build the `Policy` described by merged ``settings`` of the file ``source``."""
+    kwargs: dict[str, Any] = {
+        key: settings[key]
+        for key in ("attempts", "max_retry_after", "retry_after")
+        if key in settings
+    }
+    if "backoff" in settings:
+        kwargs["backoff"] = Backoff(**settings["backoff"])
+    for table in RULE_TABLES:
+        kwargs[table] = {key: _build_rule(rule) for key, rule in settings.get(table, {}).items()}
+    if "otherwise" in settings:
+        kwargs["otherwise"] = _build_rule(settings["otherwise"])
+    try:
+        return Policy(name=name, **kwargs)
+    except PolicyError as exc:
+        raise PolicyError(f"{source}: {exc}") from None

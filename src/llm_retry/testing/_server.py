@@ -1,0 +1,588 @@
+"""A scripted, fault-injecting HTTP server that speaks enough OpenAI and Anthropic for tests.
+
+The server binds `127.0.0.1` on a free port, serves HTTP/1.1 (keep-alive, every reply
+with a `Content-Length`) from a background thread, and answers each request with the next
+[`Reply`][llm_retry.testing.Reply] of its script, or with its default reply once the
+script is used up. Point the real SDK clients at it:
+
+    with FaultServer() as server:
+        server.script(Reply(429, headers={"Retry-After": "2"}), Reply(503), Reply(200))
+        with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as c:
+            c.chat.completions.create(model="m", messages=[...])  # raises RateLimitError
+
+Requests to a path ending in `/messages` get Anthropic bodies; every other path gets
+OpenAI chat completion bodies.
+
+Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from llm_retry.testing._factories import (
+    anthropic_error_body,
+    anthropic_message_body,
+    encode_body,
+    openai_completion_body,
+    openai_error_body,
+)
+
+Api = Literal["openai", "anthropic"]
+"""The API dialect a request is answered in."""
+
+_HOST = "127.0.0.1"
+_POLL_INTERVAL = 0.02  # how often the accept loop looks for a shutdown request, in seconds
+_JOIN_TIMEOUT = 5.0  # how long closing waits for each connection thread, in seconds
+_REASONS = {529: "Overloaded"}  # statuses http.HTTPStatus does not know
+
+_FaultServerT = TypeVar("_FaultServerT", bound="FaultServer")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer of a [`FaultServer`][llm_retry.testing.FaultServer].
+
+    Attributes:
+        status: The HTTP status.
+        headers: Extra response headers, e.g. `{"Retry-After": "2"}`.
+        body: The body to send instead of the automatic one: a dict (or any JSON value)
+            is JSON-encoded, str/bytes are sent as is, None means automatic.
+        content: The assistant text of an automatic success body.
+        delay: Seconds to wait before answering (to provoke client timeouts).
+        code: `error.code` of an automatic OpenAI error body (default per status).
+        type: `error.type` of an automatic error body (default per status).
+        message: `error.message` of an automatic error body (default per status).
+        drop: Close the connection without any response, after the delay: the client
+            sees a connection error.
+    """
+
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    body: object = field(default=None, hash=False)
+    content: str | None = None
+    delay: float = 0.0
+    code: str | None = None
+    type: str | None = None
+    message: str | None = None
+    drop: bool = False
+
+    def __post_init__(self) -> None:
+        """Check the reply and take a private copy of the headers."""
+        if not 100 <= self.status <= 999:
+            msg = f"status must be a 3-digit HTTP status, got {self.status!r}"
+            raise ValueError(msg)
+        if self.delay < 0:
+            msg = f"delay must be >= 0, got {self.delay!r}"
+            raise ValueError(msg)
+        object.__setattr__(self, "headers", dict(self.headers))
+
+    @classmethod
+    def drop_connection(cls, *, delay: float = 0.0) -> Reply:
+        """A reply that closes the connection without answering.
+
+        Args:
+            delay: Seconds to wait before closing.
+
+        Returns:
+            The reply.
+        """
+        return cls(drop=True, delay=delay)
+
+    @classmethod
+    def slow(cls, delay: float, status: int = 200) -> Reply:
+        """A reply that answers only after `delay` seconds.
+
+        Args:
+            delay: Seconds to wait before answering.
+            status: The HTTP status to answer with then.
+
+        Returns:
+            The reply.
+        """
+        return cls(status, delay=delay)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = None) -> Reply:
+        """A 429 reply, with a `Retry-After` header when `retry_after` is given.
+
+        Args:
+            retry_after: Seconds the client is told to wait.
+
+        Returns:
+            The reply.
+        """
+        if retry_after is None:
+            return cls(429)
+        seconds = int(retry_after) if float(retry_after).is_integer() else retry_after
+        return cls(429, headers={"Retry-After": str(seconds)})
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request as the [`FaultServer`][llm_retry.testing.FaultServer] received it.
+
+    Attributes:
+        method: The HTTP method, e.g. `"POST"`.
+        path: The URL path without the query, e.g. `"/v1/chat/completions"`.
+        headers: The request headers, names lower-cased (repeated ones joined by ", ").
+        body: The body parsed as JSON, or None when empty or not JSON.
+        at: `time.monotonic()` when the request arrived.
+        reply: The reply the server answered with.
+        query: The raw query string, without the `?` (often empty).
+        raw_body: The body as received.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str] = field(hash=False)
+    body: object = field(hash=False)
+    at: float
+    reply: Reply
+    query: str = ""
+    raw_body: bytes = b""
+
+
+@dataclass(frozen=True)
+class _Response:
+    """A rendered HTTP response, ready for the wire."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def api_for_path(path: str) -> Api:
+    """The API dialect to answer a request for `path` in.
+
+    Args:
+        path: The request path, without the query.
+
+    Returns:
+        `"anthropic"` for paths ending in `/messages`, else `"openai"`.
+    """
+    return "anthropic" if path.rstrip("/").endswith("/messages") else "openai"
+
+
+def _request_field(request: RecordedRequest, name: str) -> Any:
+    """A top-level field of the request's JSON body, or None."""
+    return request.body.get(name) if isinstance(request.body, dict) else None
+
+
+def _success_body(request: RecordedRequest, api: Api, serial: int) -> dict[str, Any]:
+    """The automatic body of a 2xx reply."""
+    model = _request_field(request, "model")
+    model = model if isinstance(model, str) else None
+    prompt = _request_field(request, "messages")
+    content = request.reply.content
+    if api == "anthropic":
+        return anthropic_message_body(
+            model=model, content=content, prompt=prompt, id=f"msg_fault{serial}"
+        )
+    return openai_completion_body(
+        model=model, content=content, prompt=prompt, id=f"chatcmpl-fault{serial}"
+    )
+
+
+def _error_body(reply: Reply, api: Api) -> dict[str, Any]:
+    """The automatic body of an error reply."""
+    if api == "anthropic":
+        return anthropic_error_body(reply.status, type=reply.type, message=reply.message)
+    return openai_error_body(reply.status, code=reply.code, type=reply.type, message=reply.message)
+
+
+def _reply_body(request: RecordedRequest, api: Api, serial: int) -> object:
+    """The body to send: the reply's own, or the automatic one for its status."""
+    reply = request.reply
+    if reply.body is not None:
+        return reply.body
+    if 200 <= reply.status < 300:
+        return _success_body(request, api, serial)
+    return _error_body(reply, api)
+
+
+def _allows_body(status: int) -> bool:
+    """Whether HTTP allows a response with `status` to have a body."""
+    return status >= 200 and status not in (204, 304)
+
+
+def _response_headers(
+    reply: Reply, api: Api, serial: int, content_type: str | None
+) -> list[tuple[str, str]]:
+    """The reply's headers plus a content type and a request id, unless it sets them."""
+    headers = [(name, value) for name, value in reply.headers.items()]
+    present = {name.lower() for name, _ in headers}
+    request_id_header = "request-id" if api == "anthropic" else "x-request-id"
+    if request_id_header not in present:
+        headers.append((request_id_header, f"req_fault{serial}"))
+    if content_type is not None and "content-type" not in present:
+        headers.append(("Content-Type", content_type))
+    return [(name, value) for name, value in headers if name.lower() != "content-length"]
+
+
+def render_reply(request: RecordedRequest, serial: int) -> _Response:
+    """Turn the reply a request got into an HTTP response.
+
+    Args:
+        request: The request, with the reply it got.
+        serial: A number unique to this request in the server, used in ids.
+
+    Returns:
+        The status, headers (without `Content-Length`) and body to send.
+    """
+    reply = request.reply
+    api = api_for_path(request.path)
+    if not _allows_body(reply.status):
+        return _Response(reply.status, _response_headers(reply, api, serial, None), b"")
+    content, content_type = encode_body(_reply_body(request, api, serial))
+    return _Response(reply.status, _response_headers(reply, api, serial, content_type), content)
+
+
+def _reason(status: int) -> str:
+    """The reason phrase of a status line."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return _REASONS.get(status, "Unknown")
+
+
+def _parse_json(raw: bytes) -> object:
+    """The JSON value of a body, or None when it is empty or not JSON."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _lower_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers as a dict with lower-cased names; repeated headers are joined by ", "."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return headers
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Answers each request of a connection with the owner's next reply."""
+
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        """Answer a GET request."""
+        self._serve()
+
+    def do_POST(self) -> None:
+        """Answer a POST request."""
+        self._serve()
+
+    def do_PUT(self) -> None:
+        """Answer a PUT request."""
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        """Answer a PATCH request."""
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        """Answer a DELETE request."""
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Keep test output clean: log nothing."""
+
+    def _serve(self) -> None:
+        """Record the request, then answer it as its reply says."""
+        raw = self._read_body()
+        url = urlsplit(self.path)
+        request, serial = self.server.owner._receive(
+            method=self.command,
+            path=url.path,
+            query=url.query,
+            headers=_lower_headers(self.headers.items()),
+            raw_body=raw,
+        )
+        reply = request.reply
+        interrupted = reply.delay > 0 and self.server.closing.wait(reply.delay)
+        if reply.drop or interrupted:
+            self.close_connection = True
+            return
+        self._send(render_reply(request, serial))
+
+    def _read_body(self) -> bytes:
+        """Read the request body, sized by Content-Length or chunked."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes:
+        """Read a chunked request body, trailers included."""
+        chunks: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                break
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after the chunk
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return b"".join(chunks)
+
+    def _send(self, response: _Response) -> None:
+        """Write a response; a client that went away is not an error."""
+        try:
+            self.send_response(response.status, _reason(response.status))
+            for name, value in response.headers:
+                self.send_header(name, value)
+            if _allows_body(response.status):
+                self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            self.wfile.write(response.body)
+            self.wfile.flush()
+        except OSError:  # the client timed out or hung up meanwhile
+            self.close_connection = True
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server that can close every open connection when it stops."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the listen backlog: many clients may connect at once
+
+    def __init__(self, owner: FaultServer) -> None:
+        self.owner = owner
+        self.closing = threading.Event()
+        self._lock = threading.Lock()
+        self._connections: dict[threading.Thread, socket.socket] = {}
+        super().__init__((_HOST, 0), _Handler)
+
+    def process_request(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """Serve a new connection in a daemon thread that `stop` can find and join."""
+        sock = request if isinstance(request, socket.socket) else request[1]
+        worker = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"FaultServer-{self.server_address[1]}-connection",
+            daemon=True,
+        )
+        with self._lock:
+            if self.closing.is_set():
+                self.shutdown_request(request)
+                return
+            self._connections[worker] = sock
+        worker.start()
+
+    def process_request_thread(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """Serve a connection, then forget it."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._connections.pop(threading.current_thread(), None)
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """Ignore clients that hang up; report anything else."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def stop(self) -> None:
+        """Stop accepting, wake delayed replies, close open connections, join their threads."""
+        self.shutdown()
+        with self._lock:
+            self.closing.set()
+            connections = dict(self._connections)
+        for sock in connections.values():
+            with contextlib.suppress(OSError):  # already closed by the client
+                sock.shutdown(socket.SHUT_RDWR)
+        for worker in connections:
+            worker.join(_JOIN_TIMEOUT)
+        self.server_close()
+
+
+class FaultServer:
+    """A local HTTP server answering OpenAI / Anthropic requests with scripted replies.
+
+    Use it as a context manager: entering binds `127.0.0.1` on a free port and serves
+    from a background thread; leaving closes every connection and the socket. It is
+    safe to use from many threads and asyncio tasks at once.
+
+    Args:
+        default: The reply once the script is used up; `Reply(200)` when None.
+
+    Example:
+        >>> with FaultServer() as server:
+        ...     server.script(Reply(429), Reply(200, content="hi"))
+        ...     # point openai.OpenAI(base_url=server.base_url, ...) at it
+    """
+
+    def __init__(self, *, default: Reply | None = None) -> None:
+        self._lock = threading.Lock()
+        self._script: deque[Reply] = deque()
+        self._records: list[RecordedRequest] = []
+        self._initial_default = Reply() if default is None else default
+        self._default = self._initial_default
+        self._serial = 0
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self: _FaultServerT) -> _FaultServerT:
+        """Start serving.
+
+        Returns:
+            The server itself.
+        """
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Stop serving and close every connection."""
+        self.close()
+
+    def start(self) -> None:
+        """Bind a free port on `127.0.0.1` and serve from a daemon thread.
+
+        Raises:
+            RuntimeError: If the server is already running.
+        """
+        if self._httpd is not None:
+            msg = "FaultServer is already running"
+            raise RuntimeError(msg)
+        self._httpd = _HTTPServer(self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": _POLL_INTERVAL},
+            name=f"FaultServer-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving, wake delayed replies and close every connection; idempotent."""
+        httpd, thread = self._httpd, self._thread
+        self._httpd = self._thread = None
+        if httpd is None or thread is None:
+            return
+        httpd.stop()
+        thread.join(_JOIN_TIMEOUT)
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on.
+
+        Raises:
+            RuntimeError: If the server is not running.
+        """
+        if self._httpd is None:
+            msg = "FaultServer is not running: use it as a context manager or call start()"
+            raise RuntimeError(msg)
+        return int(self._httpd.server_address[1])
+
+    @property
+    def root_url(self) -> str:
+        """`http://127.0.0.1:PORT`, the `base_url` for `anthropic.Anthropic`."""
+        return f"http://{_HOST}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT/v1`, the `base_url` for `openai.OpenAI`."""
+        return f"{self.root_url}/v1"
+
+    @property
+    def default(self) -> Reply:
+        """The reply once the script is used up (settable)."""
+        with self._lock:
+            return self._default
+
+    @default.setter
+    def default(self, reply: Reply) -> None:
+        with self._lock:
+            self._default = reply
+
+    def script(self, *replies: Reply | int) -> None:
+        """Queue replies, consumed first-in first-out, one per request.
+
+        Args:
+            *replies: The replies; a bare int `n` stands for `Reply(n)`.
+        """
+        queued = [Reply(r) if isinstance(r, int) else r for r in replies]
+        with self._lock:
+            self._script.extend(queued)
+
+    @property
+    def pending(self) -> int:
+        """How many scripted replies no request has consumed yet."""
+        with self._lock:
+            return len(self._script)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the requests received so far, in arrival order."""
+        with self._lock:
+            return list(self._records)
+
+    def reset(self) -> None:
+        """Clear the script and the recorded requests, and restore the default reply."""
+        with self._lock:
+            self._script.clear()
+            self._records.clear()
+            self._default = self._initial_default
+
+    def _next_reply(self) -> Reply:
+        """The reply for the next request: the script's head, else the default.
+
+        Called with the lock held; the hook for other reply policies.
+        """
+        return self._script.popleft() if self._script else self._default
+
+    def _receive(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        raw_body: bytes,
+    ) -> tuple[RecordedRequest, int]:
+        """Pick the reply for a request and record both, atomically.
+
+        The arrival time is taken under the lock, so `requests` is ordered by `at`.
+
+        Returns:
+            The recorded request and its serial number.
+        """
+        with self._lock:
+            self._serial += 1
+            request = RecordedRequest(
+                method=method,
+                path=path,
+                headers=headers,
+                body=_parse_json(raw_body),
+                at=time.monotonic(),
+                reply=self._next_reply(),
+                query=query,
+                raw_body=raw_body,
+            )
+            self._records.append(request)
+            return request, self._serial
