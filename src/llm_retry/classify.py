@@ -51,7 +51,7 @@ class Decision:
         return self.rule.reason or self.matched
 
     def describe(self) -> str:
-        """One line for notes and the CLI, like ``status 429, code X: rate limited (retry, ...)``."""
+        """One line for notes and the CLI: ``status 429: rate limited (retry, rule ...)``."""
         parts = [
             f"{name} {value}"
             for name, value in (("status", self.status), ("code", self.code))
