@@ -1,10 +1,10 @@
-"""Retry-After parsing: seconds, floats, milliseconds and HTTP dates; garbage ignored with a reason."""
+"""Retry-After parsing: seconds, floats, milliseconds, HTTP dates; garbage ignored with a reason."""
 
 from __future__ import annotations
 
 import math
-from email.utils import format_datetime
 from datetime import datetime, timezone
+from email.utils import format_datetime
 
 import pytest
 from hypothesis import given
@@ -89,7 +89,7 @@ def test_arbitrary_text_never_raises_past_the_parser(text):
         assert math.isfinite(hint.seconds)
 
 
-@given(st.integers(min_value=-10**6, max_value=10**6))
+@given(st.integers(min_value=-(10**6), max_value=10**6))
 def test_http_dates_are_never_negative(offset):
     """An HTTP date anywhere around now gives a wait >= 0 that matches the offset."""
     value = format_datetime(datetime.fromtimestamp(NOW + offset, tz=timezone.utc), usegmt=True)

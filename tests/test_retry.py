@@ -13,7 +13,11 @@ from llm_retry.testing import capture_events, no_wait
 
 POLICY = Policy(
     name="test",
-    statuses={429: Retry("rate limited"), 503: Retry("overloaded"), 402: Fail("no money", fix="top up")},
+    statuses={
+        429: Retry("rate limited"),
+        503: Retry("overloaded"),
+        402: Fail("no money", fix="top up"),
+    },
     backoff=Backoff(base=1, cap=8, jitter="none"),
     attempts=4,
 )
@@ -112,7 +116,10 @@ def test_retry_after_beyond_cap_gives_up_at_once():
         llm_retry(policy=policy)(body)()
     assert body.calls == 1
     assert clock.waits == []
-    assert "asked to wait 3600.0 s (retry-after), more than max_retry_after 30 s" in caught.value.__notes__[0]
+    assert (
+        "asked to wait 3600.0 s (retry-after), more than max_retry_after 30 s"
+        in caught.value.__notes__[0]
+    )
 
 
 def test_retry_after_is_a_floor_on_the_recorded_wait():
@@ -296,7 +303,10 @@ def test_signature_hints_and_name_are_kept():
 def test_bare_decorator_uses_the_generic_preset():
     """Bare @llm_retry retries 429/5xx/408/409 and fails other 4xx."""
     with no_wait():
-        assert llm_retry(flaky(HTTPError(429), HTTPError(500), HTTPError(408), HTTPError(409)))() == "ok"
+        assert (
+            llm_retry(flaky(HTTPError(429), HTTPError(500), HTTPError(408), HTTPError(409)))()
+            == "ok"
+        )
         body = flaky(HTTPError(404))
         with pytest.raises(HTTPError):
             llm_retry(body)()
@@ -345,13 +355,14 @@ def test_events_redact_secrets_from_messages():
 
 def test_attempt_failed_event_fields():
     """The failed-attempt event carries the documented classification fields."""
-    with no_wait(), capture_events() as events:
-        with pytest.raises(HTTPError):
-            llm_retry(policy=POLICY)(flaky(HTTPError(402)))()
+    with no_wait(), capture_events() as events, pytest.raises(HTTPError):
+        llm_retry(policy=POLICY)(flaky(HTTPError(402)))()
     failed, gave_up = events
     assert failed["event"] == "llm_retry.attempt_failed"
     assert failed["log_level"] == "warning"
-    assert {k: failed[k] for k in ("attempt", "status", "classification", "rule", "reason", "fix")} == {
+    assert {
+        k: failed[k] for k in ("attempt", "status", "classification", "rule", "reason", "fix")
+    } == {
         "attempt": 1,
         "status": 402,
         "classification": "fail",

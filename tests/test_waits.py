@@ -56,14 +56,20 @@ def test_wait_is_max_of_hint_and_backoff_within_caps(backoff, attempt, rand, hin
     assert step.backoff == expected_backoff
     assert step.seconds == max(hint or 0.0, expected_backoff)
     assert 0 <= step.seconds <= max(backoff.cap, cap)
-    assert step.source == ("retry-after" if hint is not None and hint >= expected_backoff else "backoff")
+    assert step.source == (
+        "retry-after" if hint is not None and hint >= expected_backoff else "backoff"
+    )
 
 
 def test_retry_after_is_a_floor_not_a_ceiling():
     """A short hint does not shorten a longer backoff; a long hint lengthens a short one."""
     policy = Policy(backoff=Backoff(base=4, cap=4, jitter="none"))
-    assert next_step(decision(hint=1), policy, attempt=1, rand=0.5) == Wait(4.0, "backoff", 4.0, 1.0)
-    assert next_step(decision(hint=9), policy, attempt=1, rand=0.5) == Wait(9.0, "retry-after", 4.0, 9.0)
+    assert next_step(decision(hint=1), policy, attempt=1, rand=0.5) == Wait(
+        4.0, "backoff", 4.0, 1.0
+    )
+    assert next_step(decision(hint=9), policy, attempt=1, rand=0.5) == Wait(
+        9.0, "retry-after", 4.0, 9.0
+    )
 
 
 def test_hint_ignored_when_rule_or_policy_says_so():

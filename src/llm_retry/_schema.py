@@ -96,29 +96,36 @@ _RULE_FIELDS: dict[str, Check] = {
 _ONLY_FOR = {"fix": "fail", "attempts": "retry", "backoff": "retry", "retry_after": "retry"}
 
 
-def _rule(path: str, value: object) -> None:
-    if isinstance(value, str):
-        value = {"action": value}
-    _table(_RULE_FIELDS)(path, value)
-    assert isinstance(value, Mapping)  # noqa: S101 - checked by _table
-    action = value.get("action")
-    if action not in ("retry", "fail"):
-        raise _Problem(_join(path, "action"), f"must be 'retry' or 'fail', not {action!r}")
-    for key, only in _ONLY_FOR.items():
-        if key in value and action != only:
-            raise _Problem(_join(path, key), f"only applies to action = '{only}'")
+def _rule(partial: bool) -> Check:
+    """A rule check; ``partial`` rules (in profiles) may omit the action and merge into the base."""
+
+    def check(path: str, value: object) -> None:
+        if isinstance(value, str):
+            value = {"action": value}
+        _table(_RULE_FIELDS)(path, value)
+        assert isinstance(value, Mapping)  # noqa: S101 - checked by _table
+        action = value.get("action")
+        if action is None and partial:
+            return
+        if action not in ("retry", "fail"):
+            raise _Problem(_join(path, "action"), f"must be 'retry' or 'fail', not {action!r}")
+        for key, only in _ONLY_FOR.items():
+            if key in value and action != only:
+                raise _Problem(_join(path, key), f"only applies to action = '{only}'")
+
+    return check
 
 
-def _rules(key_check: Callable[[object], object]) -> Check:
+def _rules(key_check: Callable[[object], object], rule: Check) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
             raise _Problem(path, f"must be a table, not {value!r}")
-        for key, rule in value.items():
+        for key, item in value.items():
             try:
                 key_check(key)
             except PolicyError as exc:
                 raise _Problem(_join(path, key), str(exc)) from None
-            _rule(_join(path, key), rule)
+            rule(_join(path, key), item)
 
     return check
 
@@ -129,49 +136,56 @@ def _transport_key(key: object) -> object:
     return key
 
 
-_SETTINGS: dict[str, Check] = {
-    "attempts": _whole,
-    "max_retry_after": _number(),
-    "retry_after": _flag,
-    "backoff": _BACKOFF,
-    "statuses": _rules(status_key),
-    "codes": _rules(lambda key: key),
-    "transport": _rules(_transport_key),
-    "otherwise": _rule,
-    "circuit": _table(
-        {
-            "failures": _whole,
-            "break_duration": _number(),
-            "max_break_duration": _number(),
-            "half_open_probes": _whole,
-            "failure_rate": _number(0.0, 1.0, positive=True),
-            "window": _whole,
-            "min_calls": _whole,
-            "trip_on_account_errors": _flag,
-        }
-    ),
-    "budget": _table(
-        {
-            "total": _number(positive=True),
-            "attempt_timeout": _number(positive=True),
-            "retry_ratio": _number(0.0, 1.0),
-            "min_retries_per_sec": _number(),
-        }
-    ),
-    "timeouts": _table(
-        {
-            "request": _number(positive=True),
-            "thinking": _number(positive=True),
-            "connect": _number(positive=True),
-        }
-    ),
-}
-_PROFILE = _table(_SETTINGS)
+def _settings(partial: bool) -> dict[str, Check]:
+    rule = _rule(partial)
+    return {
+        "attempts": _whole,
+        "max_retry_after": _number(),
+        "retry_after": _flag,
+        "backoff": _BACKOFF,
+        "statuses": _rules(status_key, rule),
+        "codes": _rules(lambda key: key, rule),
+        "transport": _rules(_transport_key, rule),
+        "otherwise": rule,
+        "circuit": _CIRCUIT,
+        "budget": _BUDGET,
+        "timeouts": _TIMEOUTS,
+    }
+
+
+_CIRCUIT = _table(
+    {
+        "failures": _whole,
+        "break_duration": _number(),
+        "max_break_duration": _number(),
+        "half_open_probes": _whole,
+        "failure_rate": _number(0.0, 1.0, positive=True),
+        "window": _whole,
+        "min_calls": _whole,
+        "trip_on_account_errors": _flag,
+    }
+)
+_BUDGET = _table(
+    {
+        "total": _number(positive=True),
+        "attempt_timeout": _number(positive=True),
+        "retry_ratio": _number(0.0, 1.0),
+        "min_retries_per_sec": _number(),
+    }
+)
+_TIMEOUTS = _table(
+    {
+        "request": _number(positive=True),
+        "thinking": _number(positive=True),
+        "connect": _number(positive=True),
+    }
+)
+_MERGED = _table({"description": _text, **_settings(partial=False)})
 _FILE = _table(
     {
         "description": _text,
-        **_SETTINGS,
-        "profiles": _table(dict.fromkeys(PROFILE_NAMES, _PROFILE)),
+        **_settings(partial=False),
+        "profiles": _table(dict.fromkeys(PROFILE_NAMES, _table(_settings(partial=True)))),
     }
 )
 
@@ -223,8 +237,12 @@ def _build_rule(value: Any) -> Rule:
     return Retry(**spec)
 
 
-def build_policy(name: str, settings: Mapping[str, Any], source: str) -> Policy:
-    """Build the `Policy` described by merged ``settings`` of the file ``source``."""
+def build_policy(name: str, settings: Mapping[str, Any], source: str, profile: str) -> Policy:
+    """Build the `Policy` described by ``settings`` merged for ``profile`` from file ``source``."""
+    try:
+        _MERGED("", settings)
+    except _Problem as exc:
+        raise PolicyError(f"{source}: profile {profile} (after merging): {exc}") from None
     kwargs: dict[str, Any] = {
         key: settings[key]
         for key in ("attempts", "max_retry_after", "retry_after")

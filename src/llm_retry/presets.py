@@ -102,7 +102,7 @@ class Preset:
 
     def policy(self, profile: str) -> Policy:
         """The policy for ``profile``."""
-        return _schema.build_policy(self.name, self.settings(profile), self.source)
+        return _schema.build_policy(self.name, self.settings(profile), self.source, profile)
 
     def section(self, name: str, profile: str) -> dict[str, Any]:
         """A non-policy section (``circuit``, ``budget``, ``timeouts``) for ``profile``."""
