@@ -67,7 +67,7 @@ class Decision:
 def _type_name(exc: BaseException) -> str:
     cls = type(exc)
     top = cls.__module__.partition(".")[0]
-    return cls.__qualname__ if top == "builtins" else f"{top}.{cls.__qualname__}"
+    return cls.__name__ if top == "builtins" else f"{top}.{cls.__name__}"
 
 
 def _match(info: ErrorInfo, exc: BaseException, policy: Policy) -> tuple[str, Rule, str | None]:
