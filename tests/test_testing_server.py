@@ -20,25 +20,36 @@ from llm_retry.testing import FaultServer, RecordedRequest, Reply
 MESSAGES: Any = [{"role": "user", "content": "Say hi."}]
 
 
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    """A running FaultServer, closed after the test."""
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[FaultServer]:
+    """One FaultServer for the module: starting clients and servers per test is slow."""
     with FaultServer() as running:
         yield running
 
 
-def openai_client(server: FaultServer, timeout: float = 5.0) -> openai.OpenAI:
-    """A real OpenAI client that talks to `server` and never retries."""
-    return openai.OpenAI(
-        base_url=server.base_url, api_key="sk-test", max_retries=0, timeout=timeout
-    )
+@pytest.fixture
+def server(shared_server: FaultServer) -> FaultServer:
+    """The shared FaultServer, with an empty script and no records."""
+    shared_server.reset()
+    return shared_server
 
 
-def anthropic_client(server: FaultServer, timeout: float = 5.0) -> anthropic.Anthropic:
-    """A real Anthropic client that talks to `server` and never retries."""
-    return anthropic.Anthropic(
-        base_url=server.root_url, api_key="sk-ant-test", max_retries=0, timeout=timeout
-    )
+@pytest.fixture(scope="module")
+def oai(shared_server: FaultServer) -> Iterator[openai.OpenAI]:
+    """A real OpenAI client that talks to the shared server and never retries."""
+    with openai.OpenAI(
+        base_url=shared_server.base_url, api_key="sk-test", max_retries=0, timeout=5.0
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def claude(shared_server: FaultServer) -> Iterator[anthropic.Anthropic]:
+    """A real Anthropic client that talks to the shared server and never retries."""
+    with anthropic.Anthropic(
+        base_url=shared_server.root_url, api_key="sk-ant-test", max_retries=0, timeout=5.0
+    ) as client:
+        yield client
 
 
 def chat(client: openai.OpenAI) -> openai.types.chat.ChatCompletion:
@@ -68,10 +79,11 @@ def raw_request(
 # --- success bodies ------------------------------------------------------------------
 
 
-def test_openai_success_parses_into_chat_completion(server: FaultServer) -> None:
+def test_openai_success_parses_into_chat_completion(
+    server: FaultServer, oai: openai.OpenAI
+) -> None:
     """A 200 on the OpenAI path is a valid ChatCompletion echoing the requested model."""
-    with openai_client(server) as client:
-        completion = chat(client)
+    completion = chat(oai)
     assert completion.object == "chat.completion"
     assert completion.model == "gpt-test"
     assert completion.choices[0].message.role == "assistant"
@@ -83,18 +95,18 @@ def test_openai_success_parses_into_chat_completion(server: FaultServer) -> None
     )
 
 
-def test_openai_success_content_is_configurable(server: FaultServer) -> None:
+def test_openai_success_content_is_configurable(server: FaultServer, oai: openai.OpenAI) -> None:
     """`Reply(content=...)` sets the assistant text of an OpenAI success body."""
     server.script(Reply(200, content="hello"))
-    with openai_client(server) as client:
-        assert chat(client).choices[0].message.content == "hello"
+    assert chat(oai).choices[0].message.content == "hello"
 
 
-def test_anthropic_success_parses_into_message(server: FaultServer) -> None:
+def test_anthropic_success_parses_into_message(
+    server: FaultServer, claude: anthropic.Anthropic
+) -> None:
     """A 200 on /v1/messages is a valid Anthropic Message with the scripted text."""
     server.script(Reply(200, content="bonjour"))
-    with anthropic_client(server) as client:
-        reply = message(client)
+    reply = message(claude)
     assert reply.type == "message"
     assert reply.role == "assistant"
     assert reply.model == "claude-test"
@@ -105,10 +117,9 @@ def test_anthropic_success_parses_into_message(server: FaultServer) -> None:
     assert reply.usage.output_tokens > 0
 
 
-def test_ids_are_unique_per_request(server: FaultServer) -> None:
+def test_ids_are_unique_per_request(server: FaultServer, oai: openai.OpenAI) -> None:
     """Automatic success bodies carry a fresh id for every request."""
-    with openai_client(server) as client:
-        ids = {chat(client).id for _ in range(3)}
+    ids = {chat(oai).id for _ in range(3)}
     assert len(ids) == 3
 
 
@@ -129,43 +140,49 @@ def test_ids_are_unique_per_request(server: FaultServer) -> None:
     ],
 )
 def test_openai_status_raises_sdk_class(
-    server: FaultServer, status: int, error_class: type[openai.APIStatusError], code: str | None
+    server: FaultServer,
+    status: int,
+    error_class: type[openai.APIStatusError],
+    code: str | None,
+    oai: openai.OpenAI,
 ) -> None:
     """Each scripted status makes the OpenAI SDK raise its class, with status and code."""
     server.script(Reply(status))
-    with openai_client(server) as client, pytest.raises(openai.APIStatusError) as caught:
-        chat(client)
+    with pytest.raises(openai.APIStatusError) as caught:
+        chat(oai)
     assert type(caught.value) is error_class
     assert caught.value.status_code == status
     assert caught.value.code == code
 
 
-def test_openai_402_is_insufficient_balance(server: FaultServer) -> None:
+def test_openai_402_is_insufficient_balance(server: FaultServer, oai: openai.OpenAI) -> None:
     """A 402 gives a bare APIStatusError whose message says "Insufficient Balance"."""
     server.script(Reply(402))
-    with openai_client(server) as client, pytest.raises(openai.APIStatusError) as caught:
-        chat(client)
+    with pytest.raises(openai.APIStatusError) as caught:
+        chat(oai)
     assert "Insufficient Balance" in str(caught.value)
 
 
-def test_openai_429_has_rate_limit_type_and_headers(server: FaultServer) -> None:
+def test_openai_429_has_rate_limit_type_and_headers(
+    server: FaultServer, oai: openai.OpenAI
+) -> None:
     """A scripted Retry-After header and the request id reach the RateLimitError."""
     server.script(Reply(429, headers={"Retry-After": "2"}))
-    with openai_client(server) as client, pytest.raises(openai.RateLimitError) as caught:
-        chat(client)
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(oai)
     error = caught.value
     assert error.type == "rate_limit_error"
     assert error.response.headers["retry-after"] == "2"
-    assert error.request_id == "req_fault1"
+    assert error.request_id == error.response.headers["x-request-id"]
 
 
-def test_openai_error_fields_are_configurable(server: FaultServer) -> None:
+def test_openai_error_fields_are_configurable(server: FaultServer, oai: openai.OpenAI) -> None:
     """`code`, `type` and `message` fill the automatic OpenAI error body."""
     server.script(
         Reply(429, code="insufficient_quota", type="insufficient_quota", message="No quota.")
     )
-    with openai_client(server) as client, pytest.raises(openai.RateLimitError) as caught:
-        chat(client)
+    with pytest.raises(openai.RateLimitError) as caught:
+        chat(oai)
     assert caught.value.code == "insufficient_quota"
     assert caught.value.type == "insufficient_quota"
     assert caught.value.message == "Error code: 429 - No quota."
@@ -177,21 +194,21 @@ def test_openai_error_fields_are_configurable(server: FaultServer) -> None:
     }
 
 
-def test_explicit_text_body_is_sent_as_is(server: FaultServer) -> None:
+def test_explicit_text_body_is_sent_as_is(server: FaultServer, oai: openai.OpenAI) -> None:
     """A str body (e.g. a proxy's HTML page) reaches the SDK unchanged, as text."""
     page = "<html><body>502 Bad Gateway</body></html>"
     server.script(Reply(502, body=page))
-    with openai_client(server) as client, pytest.raises(openai.InternalServerError) as caught:
-        chat(client)
+    with pytest.raises(openai.InternalServerError) as caught:
+        chat(oai)
     assert caught.value.body == page
     assert caught.value.response.headers["content-type"].startswith("text/plain")
 
 
-def test_explicit_dict_body_is_json(server: FaultServer) -> None:
+def test_explicit_dict_body_is_json(server: FaultServer, oai: openai.OpenAI) -> None:
     """A dict body is sent as JSON instead of the automatic body."""
     server.script(Reply(400, body={"error": {"message": "custom", "code": "c42"}}))
-    with openai_client(server) as client, pytest.raises(openai.BadRequestError) as caught:
-        chat(client)
+    with pytest.raises(openai.BadRequestError) as caught:
+        chat(oai)
     assert caught.value.code == "c42"
     assert caught.value.response.headers["content-type"] == "application/json"
 
@@ -215,21 +232,24 @@ def test_anthropic_status_raises_sdk_class(
     status: int,
     error_class: type[anthropic.APIStatusError],
     error_type: str,
+    claude: anthropic.Anthropic,
 ) -> None:
     """Each scripted status makes the Anthropic SDK raise its class, with status and type."""
     server.script(Reply(status))
-    with anthropic_client(server) as client, pytest.raises(anthropic.APIStatusError) as caught:
-        message(client)
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        message(claude)
     assert isinstance(caught.value, error_class)
     assert caught.value.status_code == status
     assert caught.value.type == error_type
 
 
-def test_anthropic_529_is_overloaded_with_whole_body(server: FaultServer) -> None:
+def test_anthropic_529_is_overloaded_with_whole_body(
+    server: FaultServer, claude: anthropic.Anthropic
+) -> None:
     """A 529 gives OverloadedError with the whole JSON body, headers and request id."""
     server.script(Reply(529, headers={"retry-after": "3"}))
-    with anthropic_client(server) as client, pytest.raises(anthropic.OverloadedError) as caught:
-        message(client)
+    with pytest.raises(anthropic.OverloadedError) as caught:
+        message(claude)
     error = caught.value
     assert error.body == {
         "type": "error",
@@ -237,14 +257,16 @@ def test_anthropic_529_is_overloaded_with_whole_body(server: FaultServer) -> Non
     }
     assert error.response.headers["retry-after"] == "3"
     assert error.response.reason_phrase == "Overloaded"
-    assert error.request_id == "req_fault1"
+    assert error.request_id == error.response.headers["request-id"]
 
 
-def test_anthropic_error_fields_are_configurable(server: FaultServer) -> None:
+def test_anthropic_error_fields_are_configurable(
+    server: FaultServer, claude: anthropic.Anthropic
+) -> None:
     """`type` and `message` fill the automatic Anthropic error body."""
     server.script(Reply(400, type="invalid_request_error", message="prompt is too long"))
-    with anthropic_client(server) as client, pytest.raises(anthropic.BadRequestError) as caught:
-        message(client)
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        message(claude)
     assert caught.value.body == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": "prompt is too long"},
@@ -254,15 +276,14 @@ def test_anthropic_error_fields_are_configurable(server: FaultServer) -> None:
 # --- recording ---------------------------------------------------------------------
 
 
-def test_requests_are_recorded(server: FaultServer) -> None:
+def test_requests_are_recorded(server: FaultServer, oai: openai.OpenAI) -> None:
     """Each request is recorded with method, path, lower-cased headers, JSON body and reply."""
     first, second = Reply(429), Reply(200)
     server.script(first, second)
     before = time.monotonic()
-    with openai_client(server) as client:
-        with pytest.raises(openai.RateLimitError):
-            chat(client)
-        chat(client)
+    with pytest.raises(openai.RateLimitError):
+        chat(oai)
+    chat(oai)
     records = server.requests
     assert [r.reply for r in records] == [first, second]
     assert all(isinstance(r, RecordedRequest) for r in records)
@@ -277,10 +298,9 @@ def test_requests_are_recorded(server: FaultServer) -> None:
     assert before <= records[0].at <= records[1].at <= time.monotonic()
 
 
-def test_anthropic_requests_are_recorded(server: FaultServer) -> None:
+def test_anthropic_requests_are_recorded(server: FaultServer, claude: anthropic.Anthropic) -> None:
     """An Anthropic request is recorded on /v1/messages with its version header and body."""
-    with anthropic_client(server) as client:
-        message(client)
+    message(claude)
     (record,) = server.requests
     assert record.path == "/v1/messages"
     assert "anthropic-version" in record.headers
@@ -308,21 +328,21 @@ def test_requests_returns_a_snapshot(server: FaultServer) -> None:
 # --- script, default, reset --------------------------------------------------------
 
 
-def test_default_reply_when_script_is_empty(server: FaultServer) -> None:
+def test_default_reply_when_script_is_empty(server: FaultServer, oai: openai.OpenAI) -> None:
     """Once the script is used up, every request gets `server.default`."""
     server.script(Reply(503))
     server.default = Reply(200, content="fallback")
-    with openai_client(server) as client:
-        with pytest.raises(openai.InternalServerError):
-            chat(client)
-        assert chat(client).choices[0].message.content == "fallback"
-        assert chat(client).choices[0].message.content == "fallback"
+    with pytest.raises(openai.InternalServerError):
+        chat(oai)
+    assert chat(oai).choices[0].message.content == "fallback"
+    assert chat(oai).choices[0].message.content == "fallback"
     assert [r.reply.status for r in server.requests] == [503, 200, 200]
 
 
-def test_default_reply_from_constructor() -> None:
+def test_default_reply_from_constructor(claude: anthropic.Anthropic) -> None:
     """`FaultServer(default=...)` answers every unscripted request with that reply."""
-    with FaultServer(default=Reply(529)) as server, anthropic_client(server) as client:
+    with FaultServer(default=Reply(529)) as server:
+        client = claude.with_options(base_url=server.root_url)
         with pytest.raises(anthropic.OverloadedError):
             message(client)
         assert server.default == Reply(529)
@@ -353,46 +373,46 @@ def test_reset_clears_script_records_and_default(server: FaultServer) -> None:
 # --- faults: delay, drop -----------------------------------------------------------
 
 
-def test_delay_makes_openai_time_out(server: FaultServer) -> None:
+def test_delay_makes_openai_time_out(server: FaultServer, oai: openai.OpenAI) -> None:
     """A reply delayed past the client's timeout makes the OpenAI SDK raise APITimeoutError."""
     server.script(Reply(200, delay=0.3))
-    with openai_client(server, timeout=0.05) as client, pytest.raises(openai.APITimeoutError):
-        chat(client)
+    with pytest.raises(openai.APITimeoutError):
+        chat(oai.with_options(timeout=0.05))
 
 
-def test_delay_makes_anthropic_time_out(server: FaultServer) -> None:
+def test_delay_makes_anthropic_time_out(server: FaultServer, claude: anthropic.Anthropic) -> None:
     """A reply delayed past the client's timeout makes the Anthropic SDK raise APITimeoutError."""
     server.script(Reply.slow(0.3))
-    with anthropic_client(server, timeout=0.05) as client, pytest.raises(anthropic.APITimeoutError):
-        message(client)
+    with pytest.raises(anthropic.APITimeoutError):
+        message(claude.with_options(timeout=0.05))
 
 
-def test_short_delay_still_answers(server: FaultServer) -> None:
+def test_short_delay_still_answers(server: FaultServer, oai: openai.OpenAI) -> None:
     """A delay shorter than the timeout only slows the reply down."""
     server.script(Reply(200, delay=0.05, content="late"))
-    with openai_client(server) as client:
-        started = time.monotonic()
-        assert chat(client).choices[0].message.content == "late"
-    assert time.monotonic() - started >= 0.05
+    started = time.monotonic()
+    assert chat(oai).choices[0].message.content == "late"
+    assert time.monotonic() - started >= 0.04
 
 
-def test_drop_gives_openai_connection_error(server: FaultServer) -> None:
+def test_drop_gives_openai_connection_error(server: FaultServer, oai: openai.OpenAI) -> None:
     """A dropped connection makes the OpenAI SDK raise APIConnectionError (not a timeout)."""
     server.script(Reply(drop=True))
-    with openai_client(server) as client, pytest.raises(openai.APIConnectionError) as caught:
-        chat(client)
+    with pytest.raises(openai.APIConnectionError) as caught:
+        chat(oai)
     assert not isinstance(caught.value, openai.APITimeoutError)
     assert len(server.requests) == 1
 
 
-def test_drop_gives_anthropic_connection_error(server: FaultServer) -> None:
+def test_drop_gives_anthropic_connection_error(
+    server: FaultServer, claude: anthropic.Anthropic
+) -> None:
     """A dropped connection makes the Anthropic SDK raise APIConnectionError, then it recovers."""
     server.script(Reply.drop_connection())
-    with anthropic_client(server) as client:
-        with pytest.raises(anthropic.APIConnectionError) as caught:
-            message(client)
-        assert not isinstance(caught.value, anthropic.APITimeoutError)
-        assert message(client).content[0].type == "text"
+    with pytest.raises(anthropic.APIConnectionError) as caught:
+        message(claude)
+    assert not isinstance(caught.value, anthropic.APITimeoutError)
+    assert message(claude).content[0].type == "text"
 
 
 def test_close_interrupts_delayed_replies() -> None:
@@ -413,7 +433,7 @@ def test_close_interrupts_delayed_replies() -> None:
 # --- concurrency -------------------------------------------------------------------
 
 
-def test_concurrent_threads_are_all_recorded(server: FaultServer) -> None:
+def test_concurrent_threads_are_all_recorded(server: FaultServer, oai: openai.OpenAI) -> None:
     """Twenty threads sharing one client each consume exactly one reply and are recorded."""
     server.script(*[Reply(429)] * 10)
     outcomes: list[str] = []
@@ -428,12 +448,11 @@ def test_concurrent_threads_are_all_recorded(server: FaultServer) -> None:
         with lock:
             outcomes.append(outcome)
 
-    with openai_client(server) as client:
-        threads = [threading.Thread(target=call, args=(client,)) for _ in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    threads = [threading.Thread(target=call, args=(oai,)) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     assert sorted(outcomes) == ["429"] * 10 + ["ok"] * 10
     records = server.requests
     assert len(records) == 20
@@ -517,7 +536,9 @@ def test_chunked_request_body_is_read(server: FaultServer) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     try:
         connection.request(
-            "POST", "/v1/chat/completions", body=iter([b'{"model": ', b'"chunky"}']),
+            "POST",
+            "/v1/chat/completions",
+            body=iter([b'{"model": ', b'"chunky"}']),
             encode_chunked=True,
         )
         payload = json.loads(connection.getresponse().read())
@@ -536,7 +557,7 @@ def test_no_content_reply_has_no_body(server: FaultServer) -> None:
 
 
 def test_urls_and_lifecycle() -> None:
-    """URLs point at the bound port; a stopped server refuses to report them; close is idempotent."""
+    """URLs use the bound port; a stopped server refuses to give them; close is idempotent."""
     server = FaultServer()
     with pytest.raises(RuntimeError, match="not running"):
         _ = server.base_url

@@ -8,6 +8,9 @@
   `anthropic_timeout`, `anthropic_connection_error`: the exceptions the SDKs raise,
   built without a network.
 
+- `no_wait`: skip every wait on a virtual clock and record it; `capture_events`: collect
+  llm-retry's events whatever structlog's configuration.
+
 The SDKs are optional: importing this package does not import them.
 """
 
@@ -19,6 +22,7 @@ from llm_retry.testing._factories import (
     openai_error,
     openai_timeout,
 )
+from llm_retry.testing._modes import capture_events, no_wait
 from llm_retry.testing._server import FaultServer, RecordedRequest, Reply
 
 __all__ = [
@@ -28,6 +32,8 @@ __all__ = [
     "anthropic_connection_error",
     "anthropic_error",
     "anthropic_timeout",
+    "capture_events",
+    "no_wait",
     "openai_connection_error",
     "openai_error",
     "openai_timeout",

@@ -57,7 +57,8 @@ class Reply:
 
     Attributes:
         status: The HTTP status.
-        headers: Extra response headers, e.g. `{"Retry-After": "2"}`.
+        headers: Extra response headers, e.g. `{"Retry-After": "2"}`; they override the
+            automatic `Content-Type` and request id (`Content-Length` is always computed).
         body: The body to send instead of the automatic one: a dict (or any JSON value)
             is JSON-encoded, str/bytes are sent as is, None means automatic.
         content: The assistant text of an automatic success body.
@@ -222,7 +223,7 @@ def _response_headers(
     reply: Reply, api: Api, serial: int, content_type: str | None
 ) -> list[tuple[str, str]]:
     """The reply's headers plus a content type and a request id, unless it sets them."""
-    headers = [(name, value) for name, value in reply.headers.items()]
+    headers = list(reply.headers.items())
     present = {name.lower() for name, _ in headers}
     request_id_header = "request-id" if api == "anthropic" else "x-request-id"
     if request_id_header not in present:
@@ -281,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Answers each request of a connection with the owner's next reply."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms stall between the headers and the body
     server: _HTTPServer
 
     def do_GET(self) -> None:
