@@ -6,7 +6,6 @@ import asyncio
 
 import anthropic
 import httpx
-import httpx2
 import openai
 import pytest
 import requests
@@ -23,6 +22,11 @@ from llm_retry.testing import (
     openai_error,
     openai_timeout,
 )
+
+try:  # the HTTP library the SDKs are built on: httpx2 for openai>=3 and anthropic>=1
+    import httpx2
+except ImportError:  # older SDKs use httpx
+    httpx2 = httpx
 
 NOW = 1_700_000_000.0
 

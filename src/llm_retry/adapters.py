@@ -123,25 +123,33 @@ def _response_json(response: object) -> object:
         return None
 
 
-def _body_codes(body: object) -> Iterator[object]:
-    """Codes from an error body: the whole JSON (anthropic, raw HTTP) or the inner error object."""
+def _body_error(body: object) -> Mapping[str, Any]:
+    """The error object of a body: the whole JSON's ``error`` (anthropic, raw HTTP) or itself."""
     if not isinstance(body, Mapping):
-        return
+        return {}
     inner = body.get("error")
-    error = inner if isinstance(inner, Mapping) else body
-    details = error.get("details")
-    if isinstance(details, Mapping):
-        yield details.get("error_code")
-    yield error.get("code")
-    yield error.get("type")
+    return inner if isinstance(inner, Mapping) else body
 
 
 def _codes(exc: BaseException, response: object) -> tuple[str, ...]:
+    """Provider codes, most specific first: ``error_code``, then ``code``, then ``type``.
+
+    Each is read from the exception's attributes and from its error body, so older SDKs that
+    do not parse ``error.details.error_code`` into an attribute are read the same way.
+    """
     body = getattr(exc, "body", None)
     if body is None and response is not None:
         body = _response_json(response)
-    candidates = [getattr(exc, name, None) for name in ("error_code", "code", "type")]
-    candidates.extend(_body_codes(body))
+    error = _body_error(body)
+    details = error.get("details")
+    candidates = (
+        getattr(exc, "error_code", None),
+        details.get("error_code") if isinstance(details, Mapping) else None,
+        getattr(exc, "code", None),
+        error.get("code"),
+        getattr(exc, "type", None),
+        error.get("type"),
+    )
     seen: dict[str, None] = {}
     for code in candidates:
         if isinstance(code, str) and code and code != "error":
