@@ -8,6 +8,8 @@ import pytest
 
 from llm_retry import _clock, presets
 
+pytest_plugins = ["redis_server"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -10,6 +10,7 @@ Decorate the functions that already call an SDK::
 
 from __future__ import annotations
 
+from .circuit import Circuit, CircuitSnapshot, circuit
 from .errors import BudgetExhaustedError, CircuitOpenError, LLMRetryError, PolicyError
 from .policy import Backoff, Fail, Policy, Retry
 from .retry import llm_retry
@@ -17,12 +18,15 @@ from .retry import llm_retry
 __all__ = [
     "Backoff",
     "BudgetExhaustedError",
+    "Circuit",
     "CircuitOpenError",
+    "CircuitSnapshot",
     "Fail",
     "LLMRetryError",
     "Policy",
     "PolicyError",
     "Retry",
+    "circuit",
     "llm_retry",
 ]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import PolicyError
-from .policy import JITTERS, TRANSPORT_KINDS, Backoff, Fail, Policy, Retry, Rule, status_key
+from .policy import CIRCUIT_EFFECTS, JITTERS, TRANSPORT_KINDS, Backoff, Fail, Policy, Retry, Rule, status_key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,6 +65,11 @@ def _flag(path: str, value: object) -> None:
         raise _Problem(path, f"must be true or false, not {value!r}")
 
 
+def _effect(path: str, value: object) -> None:
+    if value not in CIRCUIT_EFFECTS:
+        raise _Problem(path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {value!r}")
+
+
 def _jitter(path: str, value: object) -> None:
     if value not in JITTERS:
         raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {value!r}")
@@ -92,6 +97,7 @@ _RULE_FIELDS: dict[str, Check] = {
     "attempts": _whole,
     "backoff": _BACKOFF,
     "retry_after": _flag,
+    "circuit": _effect,
 }
 _ONLY_FOR = {"fix": "fail", "attempts": "retry", "backoff": "retry", "retry_after": "retry"}
 
@@ -161,6 +167,7 @@ _CIRCUIT = _table(
         "half_open_probes": _whole,
         "failure_rate": _number(0.0, 1.0, positive=True),
         "window": _whole,
+        "window_seconds": _number(positive=True),
         "min_calls": _whole,
         "trip_on_account_errors": _flag,
     }

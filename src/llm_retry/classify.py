@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .adapters import ErrorInfo, error_info
+from .errors import CircuitOpenError
 from .headers import NO_HINT, ServerHint, server_hint
 from .policy import Fail, Policy, Retry, Rule
 
 __all__ = ["NEVER_RETRIED", "Decision", "classify"]
 
 NEVER_RETRIED = Fail("cancellation and interpreter exits are never retried")
+CIRCUIT_OPEN = Retry("circuit open: wait for its probe", circuit="ignore")
 _SUCCESS = Retry("success")
 
 
@@ -91,6 +93,24 @@ def _match(info: ErrorInfo, exc: BaseException, policy: Policy) -> tuple[str, Ru
     return "otherwise", policy.otherwise, info.code
 
 
+def _circuit_open(error: CircuitOpenError, policy: Policy) -> Decision:
+    """An open circuit below the retry layer: wait for its probe time (or as a rule says).
+
+    The wait is a floor like a server's Retry-After, so retries are not spent against a
+    circuit that will reject them; a probe time past ``max_retry_after`` means give up now.
+    """
+    by_type = policy.rule_for_exception(error)
+    rule = by_type[1] if by_type else CIRCUIT_OPEN
+    hint = NO_HINT if error.retry_in is None else ServerHint(error.retry_in, "circuit")
+    return Decision(
+        action=rule.action,
+        rule=rule,
+        matched=f"circuit {error.name} {error.state.replace('_', '-')}",
+        error=_type_name(error),
+        hint=hint if isinstance(rule, Retry) else NO_HINT,
+    )
+
+
 def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
     """Classify an attempt's outcome under ``policy``.
 
@@ -103,6 +123,8 @@ def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
         return Decision("success", _SUCCESS, "success")
     if not isinstance(outcome, Exception):
         return Decision("fail", NEVER_RETRIED, "never retried", _type_name(outcome))
+    if isinstance(outcome, CircuitOpenError):
+        return _circuit_open(outcome, policy)
     info = error_info(outcome)
     matched, rule, code = _match(info, outcome, policy)
     hint = server_hint(info.headers, now=now) if isinstance(rule, Retry) else NO_HINT

@@ -23,7 +23,34 @@ class PolicyError(LLMRetryError, ValueError):
 
 
 class CircuitOpenError(LLMRetryError):
-    """The circuit is open, so the call was not made."""
+    """The circuit is open (or probing), so the call was not made.
+
+    Attributes:
+        name: the circuit's name.
+        key: the per-key circuit's key, or ``None``.
+        state: ``"open"`` or ``"half_open"`` (a probe is in flight).
+        retry_in: seconds until a probe is allowed, or ``None`` while a probe is in flight.
+        reason: why the circuit opened.
+
+    ``__cause__`` is the failure that opened it, when this process saw it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str = "",
+        key: object = None,
+        state: str = "open",
+        retry_in: float | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.key = key
+        self.state = state
+        self.retry_in = retry_in
+        self.reason = reason
 
 
 class BudgetExhaustedError(LLMRetryError):

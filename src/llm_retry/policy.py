@@ -19,13 +19,18 @@ from typing import Any, Literal
 
 from .errors import PolicyError
 
-__all__ = ["JITTERS", "TRANSPORT_KINDS", "Backoff", "Fail", "Policy", "Retry", "Rule"]
+__all__ = ["CIRCUIT_EFFECTS", "JITTERS", "TRANSPORT_KINDS", "Backoff", "Fail", "Policy", "Retry", "Rule"]
 
 JITTERS = ("full", "equal", "none")
 """Jitter modes: ``full`` draws the wait from ``[0, ceiling]`` (AWS's "full jitter"), ``equal``
 from ``[ceiling/2, ceiling]``, ``none`` waits exactly the ceiling."""
 
 TRANSPORT_KINDS = ("timeout", "connection")
+CIRCUIT_EFFECTS = ("failure", "ignore", "trip")
+"""How a failure counts for a circuit breaker: as a ``failure``, not at all (``ignore``: the
+provider answered, the request was at fault), or as an account-wide failure that opens the
+circuit at once (``trip``: every call would fail the same way)."""
+CircuitEffect = Literal["failure", "ignore", "trip"]
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 
 
@@ -36,6 +41,11 @@ def _check_number(owner: str, name: str, value: object, *, minimum: float = 0.0)
     if math.isnan(value) or value < minimum:
         raise PolicyError(f"{owner}.{name} must be >= {minimum:g}, not {value!r}")
     return float(value)
+
+
+def _check_effect(owner: str, value: object) -> None:
+    if value not in CIRCUIT_EFFECTS:
+        raise PolicyError(f"{owner}.circuit must be one of {', '.join(CIRCUIT_EFFECTS)}, not {value!r}")
 
 
 def _check_attempts(owner: str, value: object) -> int:
@@ -101,15 +111,19 @@ class Retry:
         backoff: a backoff for this kind of failure instead of the policy's.
         retry_after: honour the server's wait hint (``retry-after-ms``, ``Retry-After``) as a
             floor under the backoff.
+        circuit: how the failure counts for ``@circuit`` (see `CIRCUIT_EFFECTS`); a retryable
+            failure is an outage signal by default, but a rate limit (429) usually is not.
     """
 
     reason: str = ""
     attempts: int | None = None
     backoff: Backoff | None = None
     retry_after: bool = True
+    circuit: CircuitEffect = "failure"
     action: Literal["retry"] = field(default="retry", init=False, repr=False)
 
     def __post_init__(self) -> None:
+        _check_effect("Retry", self.circuit)
         if self.attempts is not None:
             _check_attempts("Retry", self.attempts)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
@@ -123,11 +137,18 @@ class Fail:
     Args:
         reason: what the failure means ("insufficient balance").
         fix: what a person must do about it ("top up the account balance").
+        circuit: how the failure counts for ``@circuit``: ``ignore`` by default (the request
+            was at fault, the provider is up); ``trip`` for account-wide failures (401, 402,
+            ``insufficient_quota``) that every call would hit.
     """
 
     reason: str = ""
     fix: str = ""
+    circuit: CircuitEffect = "ignore"
     action: Literal["fail"] = field(default="fail", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_effect("Fail", self.circuit)
 
 
 Rule = Retry | Fail

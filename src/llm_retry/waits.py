@@ -21,7 +21,7 @@ class Wait:
     """Wait ``seconds``, chosen from ``source``; both candidates are kept for the event."""
 
     seconds: float
-    source: Literal["retry-after", "backoff"]
+    source: Literal["retry-after", "circuit", "backoff"]
     backoff: float
     retry_after: float | None = None
 
@@ -57,14 +57,17 @@ def next_step(decision: Decision, policy: Policy, *, attempt: int, rand: float) 
     if attempt >= limit:
         return GiveUp(f"{decision.describe()}; attempts exhausted ({attempt} of {limit})")
     backoff = (rule.backoff or policy.backoff).compute(attempt - 1, rand)
-    hint = decision.hint.seconds if rule.retry_after and policy.retry_after else None
+    from_circuit = decision.hint.source == "circuit"
+    honoured = from_circuit or (rule.retry_after and policy.retry_after)
+    hint = decision.hint.seconds if honoured else None
     if hint is None:
         return Wait(backoff, "backoff", backoff)
     if hint > policy.max_retry_after:
+        asked = "the circuit allows a probe in" if from_circuit else "the server asked to wait"
         return GiveUp(
-            f"{decision.describe()}; the server asked to wait {hint:.1f} s "
+            f"{decision.describe()}; {asked} {hint:.1f} s "
             f"({decision.hint.source}), more than max_retry_after {policy.max_retry_after:g} s"
         )
     if hint >= backoff:
-        return Wait(hint, "retry-after", backoff, hint)
+        return Wait(hint, "circuit" if from_circuit else "retry-after", backoff, hint)
     return Wait(backoff, "backoff", backoff, hint)

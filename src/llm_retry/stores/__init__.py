@@ -1,0 +1,16 @@
+"""Where shared state lives: in this process (`MemoryStore`, default) or in Redis (`RedisStore`).
+
+Both offer one operation, `update(key, fn, default, codec)`: read the value at ``key`` (or
+``default``), compute ``(result, new_value) = fn(value)`` with a pure function, write
+``new_value`` if it changed, atomically, and return ``result``. Circuit breakers and budgets
+keep their logic in pure functions and let the store make them atomic, so the same behaviour
+holds in one process or across many.
+"""
+
+from __future__ import annotations
+
+from .base import Codec, JSONCodec, Store
+from .memory import MemoryStore
+from .redis import RedisStore
+
+__all__ = ["Codec", "JSONCodec", "MemoryStore", "RedisStore", "Store"]
