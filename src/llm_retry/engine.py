@@ -94,7 +94,7 @@ class RetryRun:
             wait=round(step.seconds, 3),
             source=step.source,
             backoff=round(step.backoff, 3),
-            retry_after=step.retry_after,
+            retry_after=None if step.retry_after is None else round(step.retry_after, 3),
             retry_after_header=self.decision.hint.source,
             elapsed=round(self.elapsed(), 3),
         )
