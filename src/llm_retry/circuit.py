@@ -227,13 +227,18 @@ class Circuit:
         make = self._async_wrapper if inspect.iscoroutinefunction(target) else self._sync_wrapper
         return cast("Callable[P, R]", wrapt.FunctionWrapper(func, make()))
 
+    def _enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
+        """Admit the call or raise `CircuitOpenError`; the key and admission to finish with."""
+        key = self._call_key(args, kwargs)
+        skey = self._store_key(key)
+        admission = self._admit(skey)
+        if not admission.allowed:
+            raise self._rejected(skey, key, admission)
+        return skey, admission
+
     def _sync_wrapper(self) -> Callable[..., Any]:
         def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            key = self._call_key(args, kwargs)
-            skey = self._store_key(key)
-            admission = self._admit(skey)
-            if not admission.allowed:
-                raise self._rejected(skey, key, admission)
+            skey, admission = self._enter(args, kwargs)
             try:
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
@@ -248,11 +253,7 @@ class Circuit:
         async def wrapper(
             wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
         ) -> Any:
-            key = self._call_key(args, kwargs)
-            skey = self._store_key(key)
-            admission = self._admit(skey)
-            if not admission.allowed:
-                raise self._rejected(skey, key, admission)
+            skey, admission = self._enter(args, kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:

@@ -383,67 +383,40 @@ def anthropic_error(
         return client._make_status_error_from_response(response)
 
 
-def _caused_by(error: BaseException, cause: BaseException) -> None:
-    """Chain `cause` to `error` the way `raise error from cause` does."""
+def _transport_error(sdk: str, url: str, *, timeout: bool) -> Any:
+    """The SDK's timeout or connection error for a POST to `url`, chained like the SDK's.
+
+    The SDKs wrap the HTTP library's `ReadTimeout` or `ConnectError` (`raise ... from`).
+    """
+    module = importlib.import_module(sdk)
+    http = _http_module(sdk)
+    request = http.Request("POST", url)
+    if timeout:
+        error = module.APITimeoutError(request=request)
+        cause = http.ReadTimeout("timed out", request=request)
+    else:
+        error = module.APIConnectionError(request=request)
+        cause = http.ConnectError("[Errno 111] Connection refused", request=request)
     error.__cause__ = cause
     error.__suppress_context__ = True
+    return error
 
 
 def openai_timeout() -> openai.APITimeoutError:
-    """Build the `openai.APITimeoutError` the SDK raises when a request times out.
-
-    Returns:
-        The error, chained to the HTTP library's `ReadTimeout` like the SDK's.
-    """
-    import openai  # noqa: PLC0415  (optional dependency)
-
-    http = _http_module("openai")
-    request = http.Request("POST", OPENAI_URL)
-    error = openai.APITimeoutError(request=request)
-    _caused_by(error, http.ReadTimeout("timed out", request=request))
-    return error
+    """The `openai.APITimeoutError` the SDK raises when a request times out."""
+    return _transport_error("openai", OPENAI_URL, timeout=True)  # type: ignore[no-any-return]
 
 
 def openai_connection_error() -> openai.APIConnectionError:
-    """Build the `openai.APIConnectionError` the SDK raises when it cannot connect.
-
-    Returns:
-        The error, chained to the HTTP library's `ConnectError` like the SDK's.
-    """
-    import openai  # noqa: PLC0415  (optional dependency)
-
-    http = _http_module("openai")
-    request = http.Request("POST", OPENAI_URL)
-    error = openai.APIConnectionError(request=request)
-    _caused_by(error, http.ConnectError("[Errno 111] Connection refused", request=request))
-    return error
+    """The `openai.APIConnectionError` the SDK raises when it cannot connect."""
+    return _transport_error("openai", OPENAI_URL, timeout=False)  # type: ignore[no-any-return]
 
 
 def anthropic_timeout() -> anthropic.APITimeoutError:
-    """Build the `anthropic.APITimeoutError` the SDK raises when a request times out.
-
-    Returns:
-        The error, chained to the HTTP library's `ReadTimeout` like the SDK's.
-    """
-    import anthropic  # noqa: PLC0415  (optional dependency)
-
-    http = _http_module("anthropic")
-    request = http.Request("POST", ANTHROPIC_URL)
-    error = anthropic.APITimeoutError(request=request)
-    _caused_by(error, http.ReadTimeout("timed out", request=request))
-    return error
+    """The `anthropic.APITimeoutError` the SDK raises when a request times out."""
+    return _transport_error("anthropic", ANTHROPIC_URL, timeout=True)  # type: ignore[no-any-return]
 
 
 def anthropic_connection_error() -> anthropic.APIConnectionError:
-    """Build the `anthropic.APIConnectionError` the SDK raises when it cannot connect.
-
-    Returns:
-        The error, chained to the HTTP library's `ConnectError` like the SDK's.
-    """
-    import anthropic  # noqa: PLC0415  (optional dependency)
-
-    http = _http_module("anthropic")
-    request = http.Request("POST", ANTHROPIC_URL)
-    error = anthropic.APIConnectionError(request=request)
-    _caused_by(error, http.ConnectError("[Errno 111] Connection refused", request=request))
-    return error
+    """The `anthropic.APIConnectionError` the SDK raises when it cannot connect."""
+    return _transport_error("anthropic", ANTHROPIC_URL, timeout=False)  # type: ignore[no-any-return]
