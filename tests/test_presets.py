@@ -211,3 +211,22 @@ def test_profile_rule_with_action_replaces_the_base_rule(tmp_path, monkeypatch):
     assert load_preset("p", "dev").statuses[500].action == "fail"
     test_rule = load_preset("p", "test").statuses[500]
     assert (test_rule.action, test_rule.attempts, test_rule.reason) == ("retry", 2, "server")
+
+
+def test_bad_profile_at_call_time_raises_the_api_error_with_a_note(monkeypatch):
+    """A profile variable broken after decoration never hides the API error it was retrying."""
+
+    class Down(Exception):
+        status_code = 503
+
+    error = Down()
+
+    @llm_retry(preset="deepseek")
+    def ask() -> None:
+        raise error
+
+    monkeypatch.setenv("LLM_RETRY_PROFILE", "staging")
+    with pytest.raises(Down) as caught:
+        ask()
+    assert caught.value is error
+    assert "policy could not be loaded: unknown profile 'staging'" in caught.value.__notes__[-1]
