@@ -8,10 +8,11 @@ import threading
 import time
 
 import pytest
+import redis
 
 from llm_retry import CircuitOpenError, circuit
 from llm_retry.breaker import BreakerState
-from llm_retry.stores import JSONCodec, RedisStore
+from llm_retry.stores import JSONCodec, MemoryStore, RedisStore
 from llm_retry.testing import capture_events
 
 CODEC = JSONCodec(BreakerState.to_json, BreakerState.from_json)
@@ -102,8 +103,7 @@ print(len(probes))
 def test_half_open_probe_count_holds_across_processes(redis_server, k):
     """Four processes of 25 threads race a half-open Redis circuit: exactly K probes in all."""
     store = RedisStore(redis_server.url)
-    expired = BreakerState("open", failures=5, open_until=time.time() - 1)
-    store.update("circuit:race:", lambda s: (None, expired), BreakerState(), CODEC)
+    circuit("race", store=store, break_duration=0.5).open()  # probes allowed well before start_at
     start_at = str(time.time() + 2.0)
     procs = [
         subprocess.Popen(  # noqa: S603 - our own interpreter and code
@@ -171,3 +171,48 @@ def test_redis_killed_mid_run_leaves_calls_working(redis_server):
     assert warning["fallback"] == "local state in this process"
     assert store.available
     assert breaker.state().state == "closed"
+
+
+def test_a_redis_error_never_replaces_the_callers_error(redis_server):
+    """A read-only Redis (any RedisError) falls back to local state; the API error comes out."""
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.execute_command("REPLICAOF", "127.0.0.1", "1")  # writes now fail with READONLY
+    breaker = circuit("svc", store=RedisStore(redis_server.url), failures=2)
+
+    @breaker
+    def down() -> None:
+        raise Down
+
+    with capture_events() as events:
+        for _ in range(2):
+            with pytest.raises(Down):
+                down()
+        with pytest.raises(CircuitOpenError):
+            down()
+    admin.close()
+    unavailable = [e for e in events if e["event"] == "llm_retry.store_unavailable"]
+    assert len(unavailable) == 1
+    assert unavailable[0]["error"] == "ReadOnlyError"
+
+
+def test_local_state_is_dropped_when_redis_returns(redis_server):
+    """State kept locally during one outage does not come back in the next one."""
+    store = RedisStore(redis_server.url, retry_interval=0.0)
+    breaker = circuit("svc", store=store, failures=1)
+    redis_server.stop()
+    breaker.open(reason="opened while redis was down")
+    assert breaker.state().state == "open"
+    redis_server.start()
+    assert breaker.state().state == "closed"
+    redis_server.stop()
+    assert breaker.state().state == "closed"
+
+
+def test_circuit_names_with_colons_do_not_collide():
+    """Circuit 'a:b' and circuit 'a' with key 'b' are different circuits."""
+    store = MemoryStore()
+    circuit("a:b", store=store).open()
+    keyed = circuit("a", store=store, key=lambda k: k)
+    assert keyed.state("b").state == "closed"
+    assert keyed.state("b:").state == "closed"
+    assert circuit("a:b", store=store).state().state == "open"

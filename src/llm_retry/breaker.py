@@ -77,9 +77,11 @@ class CircuitSettings:
         for name in ("failures", "half_open_probes", "window", "min_calls"):
             _positive_int(name, getattr(self, name))
         _non_negative("break_duration", self.break_duration)
-        for name in ("max_break_duration", "window_seconds"):
-            if getattr(self, name) is not None:
-                _non_negative(name, getattr(self, name))
+        if self.max_break_duration is not None:
+            _non_negative("max_break_duration", self.max_break_duration)
+        window = self.window_seconds
+        if window is not None and not (isinstance(window, (int, float)) and window > 0):
+            raise PolicyError(f"circuit window_seconds must be a number > 0, not {window!r}")
         rate = self.failure_rate
         if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
             raise PolicyError(f"circuit failure_rate must be in (0, 1], not {rate!r}")
@@ -154,6 +156,8 @@ class Transition:
 
 
 ADMIT = Admission(True)
+PROBE_POLL = 1.0
+"""Seconds a caller refused while a probe is in flight is told to wait before asking again."""
 
 
 def admit(
@@ -180,7 +184,8 @@ def admit(
     if now >= s.open_until:  # a probe that never reported (its process died): try another
         fresh = dataclasses.replace(s, probes=1, open_until=now + cfg.break_duration)
         return Admission(True, probe=True, state="half_open"), fresh, None
-    return Admission(False, retry_in=None, state="half_open", reason="probe in flight"), s, None
+    wait = min(PROBE_POLL, s.open_until - now)  # check back soon: the probe may be done by then
+    return Admission(False, retry_in=wait, state="half_open", reason="probe in flight"), s, None
 
 
 def _window(
@@ -208,7 +213,7 @@ def _open(
     reopens = s.reopens + 1 if reopen else 0
     duration = cfg.break_for(reopens)
     opened = BreakerState("open", s.failures, now + duration, reopens, reason=reason)
-    return opened, Transition(s.state, "open", reason, s.failures, duration)
+    return opened, Transition(s.state, "open", reason, s.failures, float(duration))
 
 
 def _record_closed(

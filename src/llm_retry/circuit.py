@@ -109,6 +109,7 @@ class Circuit:
         # Fail at decoration time, not in production; and learn whether any profile tracks a
         # failure rate (if none does, a clean success needs no write at all).
         self._tracks_rate = any(self._settings_for(p).failure_rate is not None for p in PROFILES)
+        self._whole_key = self._store_key(None)
         self._causes: OrderedDict[str, BaseException] = OrderedDict()
         self._causes_lock = threading.Lock()
 
@@ -128,10 +129,8 @@ class Circuit:
         return self._settings_for(current_profile())
 
     def _store_key(self, key: object) -> str:
-        return f"circuit:{self.name}:{'' if key is None else key}"
-
-    def _call_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
-        return None if self._key is None else self._key(*args, **kwargs)
+        # The name's length keeps "a:b" + key "c" apart from "a" + key "b:c".
+        return f"circuit:{len(self.name)}:{self.name}:{'' if key is None else key}"
 
     # -- the gate ------------------------------------------------------------------------
     def _admit(self, skey: str) -> Admission:
@@ -141,6 +140,9 @@ class Circuit:
         if current.state == "closed":
             return ADMIT
         cfg, now = self.settings, _clock.wall()
+        seen, unchanged, _ = admit(current, now, cfg)
+        if unchanged is current:  # a refusal changes nothing: no transaction needed
+            return seen
 
         def step(s: BreakerState) -> tuple[tuple[Admission, Transition | None], BreakerState]:
             admission, new, change = admit(s, now, cfg)
@@ -213,7 +215,7 @@ class Circuit:
             f"llm_retry.circuit_{change.after}",
             "warning" if change.after == "open" else "info",
             circuit=self.name,
-            key=skey.split(":", 2)[2] or None,
+            key=skey[len(self._whole_key) :] or None,
             before=change.before,
             reason=change.reason,
             failures=change.failures if change.after == "open" else None,
@@ -229,8 +231,11 @@ class Circuit:
 
     def _enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
         """Admit the call or raise `CircuitOpenError`; the key and admission to finish with."""
-        key = self._call_key(args, kwargs)
-        skey = self._store_key(key)
+        if self._key is None:
+            key, skey = None, self._whole_key
+        else:
+            key = self._key(*args, **kwargs)
+            skey = self._store_key(key)
         admission = self._admit(skey)
         if not admission.allowed:
             raise self._rejected(skey, key, admission)

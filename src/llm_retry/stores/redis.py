@@ -26,9 +26,10 @@ R = TypeVar("R")
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
+    """Every failure of Redis itself (down, read-only replica, out of memory, not Redis)."""
     import redis  # noqa: PLC0415 - an optional dependency
 
-    return (redis.ConnectionError, redis.TimeoutError, OSError)
+    return (redis.RedisError, OSError)
 
 
 class RedisStore:
@@ -151,6 +152,7 @@ class RedisStore:
         with self._lock:
             since, self._down_since = self._down_since, None
         if since is not None:
+            self.local.clear()  # Redis is the truth again; stale local state must not come back
             emit(
                 "llm_retry.store_recovered",
                 "info",
