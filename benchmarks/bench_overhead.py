@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from llm_retry import llm_retry
+from llm_retry import budget, llm_retry
 
 SyncFn = Callable[[int], int]
 AsyncFn = Callable[[int], Awaitable[int]]
@@ -100,6 +100,24 @@ def _llm_retry() -> Candidate:
     return Candidate(SUBJECT, llm_retry(call), llm_retry(acall))
 
 
+def _budget_deadline() -> Candidate:
+    decorate = budget(total=90)
+    return Candidate(
+        "@budget(total=90) + llm_retry",
+        decorate(llm_retry(call)),
+        decorate(llm_retry(acall)),
+    )
+
+
+def _budget_named() -> Candidate:
+    decorate = budget("bench", total=90)  # a retry budget and coordinated waits under "bench"
+    return Candidate(
+        '@budget("bench") + llm_retry',
+        decorate(llm_retry(call)),
+        decorate(llm_retry(acall)),
+    )
+
+
 def _wrapt_passthru() -> Candidate:
     wrapt = importlib.import_module("wrapt")
 
@@ -131,6 +149,8 @@ def _backoff() -> Candidate:
 BUILDERS: tuple[Callable[[], Candidate], ...] = (
     _bare,
     _llm_retry,
+    _budget_deadline,
+    _budget_named,
     _wrapt_passthru,
     _tenacity,
     _stamina,

@@ -355,7 +355,8 @@ def test_llm_retry_outside_fails_fast_when_the_probe_is_too_far(store):
     assert body.calls == 1
     note = caught.value.__notes__[-1]
     assert re.search(
-        r"the circuit allows a probe in (5\d|60)\.\d s \(circuit\), more than max_retry_after 5 s", note
+        r"the circuit allows a probe in (5\d|60)\.\d s \(circuit\), more than max_retry_after 5 s",
+        note,
     )
     assert isinstance(caught.value.__cause__, HTTPError)
 

@@ -10,9 +10,19 @@ Decorate the functions that already call an SDK::
 
 from __future__ import annotations
 
+from ._timeouts import Timeouts, timeouts
+from .budget import attempt_timeout, budget, remaining
 from .circuit import Circuit, CircuitSnapshot, circuit
-from .errors import BudgetExhaustedError, CircuitOpenError, LLMRetryError, PolicyError
+from .errors import (
+    BudgetExhaustedError,
+    CircuitOpenError,
+    InvalidResultError,
+    LLMRetryError,
+    PolicyError,
+)
+from .fallback import fallback
 from .policy import Backoff, Fail, Policy, Retry
+from .presets import current_profile, load_preset, use_profile
 from .retry import llm_retry
 
 __all__ = [
@@ -22,12 +32,22 @@ __all__ = [
     "CircuitOpenError",
     "CircuitSnapshot",
     "Fail",
+    "InvalidResultError",
     "LLMRetryError",
     "Policy",
     "PolicyError",
     "Retry",
+    "Timeouts",
+    "attempt_timeout",
+    "budget",
     "circuit",
+    "current_profile",
+    "fallback",
     "llm_retry",
+    "load_preset",
+    "remaining",
+    "timeouts",
+    "use_profile",
 ]
 
 

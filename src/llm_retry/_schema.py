@@ -12,7 +12,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import PolicyError
-from .policy import CIRCUIT_EFFECTS, JITTERS, TRANSPORT_KINDS, Backoff, Fail, Policy, Retry, Rule, status_key
+from .policy import (
+    CIRCUIT_EFFECTS,
+    JITTERS,
+    TRANSPORT_KINDS,
+    Backoff,
+    Fail,
+    Policy,
+    Retry,
+    Rule,
+    result_key,
+    status_key,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,7 +33,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["build_policy", "merge", "parse"]
 
 Check = Callable[[str, object], None]
-RULE_TABLES = ("statuses", "codes", "transport")
+RULE_TABLES = ("statuses", "codes", "transport", "results")
 PROFILE_NAMES = ("dev", "test", "prod")
 
 
@@ -152,6 +163,7 @@ def _settings(partial: bool) -> dict[str, Check]:
         "statuses": _rules(status_key, rule),
         "codes": _rules(lambda key: key, rule),
         "transport": _rules(_transport_key, rule),
+        "results": _rules(result_key, rule),
         "otherwise": rule,
         "circuit": _CIRCUIT,
         "budget": _BUDGET,

@@ -185,6 +185,8 @@ def rule_rows(policy: Policy) -> Iterator[RuleRow]:
             yield _row(kind, "transport", policy.transport[kind], policy)
     for cls, rule in policy.exceptions.items():
         yield _row(f"exception {cls.__name__}", "exception", rule, policy)
+    for result_kind, rule in policy.results.items():  # results a validate= check rejected
+        yield _row(f"result {result_kind}", "result", rule, policy)
     yield _row("otherwise", "otherwise", policy.otherwise, policy)
 
 

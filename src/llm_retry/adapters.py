@@ -111,6 +111,8 @@ def _status(exc: BaseException, response: object) -> int | None:
 
 def _response_json(response: object) -> object:
     """The response body as JSON, when it is small, already read and JSON; else ``None``."""
+    if getattr(response, "_content", None) is False:  # requests with stream=True: not read yet
+        return None
     try:
         content = getattr(response, "content", None)
     except Exception:  # noqa: BLE001 - httpx raises ResponseNotRead for a streamed body

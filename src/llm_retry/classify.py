@@ -10,13 +10,30 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .adapters import ErrorInfo, error_info
-from .errors import CircuitOpenError
+from .errors import CircuitOpenError, InvalidResultError
 from .headers import NO_HINT, ServerHint, server_hint
 from .policy import Fail, Policy, Retry, Rule
 
 __all__ = ["NEVER_RETRIED", "Decision", "classify"]
 
 NEVER_RETRIED = Fail("cancellation and interpreter exits are never retried")
+STATUS_OF_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "api_error": 500,
+    "server_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+"""The status a provider error type stands for. An error without an HTTP status (one raised
+mid-stream: openai's status-less ``APIError``, anthropic's ``APIStatusError`` carrying the stream's
+200) is matched by the status rules as that status when no code rule matches it."""
 CIRCUIT_OPEN = Retry("circuit open: wait for its probe", circuit="ignore")
 _SUCCESS = Retry("success")
 
@@ -72,17 +89,35 @@ def _type_name(exc: BaseException) -> str:
     return cls.__name__ if top == "builtins" else f"{top}.{cls.__name__}"
 
 
+def _error_status(info: ErrorInfo) -> int | None:
+    """The failure's HTTP status, or ``None`` for a 2xx (an error event inside a 200 stream)."""
+    return None if info.status is None or 200 <= info.status < 300 else info.status
+
+
+def _status_rule(info: ErrorInfo, policy: Policy) -> tuple[str, Rule] | None:
+    """The status rule for a failure, by its status or, without one, by its error type."""
+    status, source = _error_status(info), ""
+    if status is None:
+        code = next((c for c in info.codes if c in STATUS_OF_TYPE), None)
+        if code is None:
+            return None
+        status, source = STATUS_OF_TYPE[code], f" (from type {code})"
+    by_status = policy.rule_for_status(status)
+    if by_status is None:
+        return None
+    key = by_status[0]
+    label = f"status {key}" if isinstance(key, int) else f"status class {key}"
+    return label + source, by_status[1]
+
+
 def _match(info: ErrorInfo, exc: BaseException, policy: Policy) -> tuple[str, Rule, str | None]:
     """The rule for a failure, in precedence order, with the key that matched and the code."""
     by_code = policy.rule_for_codes(info.codes)
     if by_code is not None:
         return f"code {by_code[0]}", by_code[1], by_code[0]
-    if info.status is not None:
-        by_status = policy.rule_for_status(info.status)
-        if by_status is not None:
-            key = by_status[0]
-            label = f"status {key}" if isinstance(key, int) else f"status class {key}"
-            return label, by_status[1], info.code
+    by_status = _status_rule(info, policy)
+    if by_status is not None:
+        return by_status[0], by_status[1], info.code
     if info.transport is not None:
         rule = policy.transport.get(info.transport)
         if rule is not None:
@@ -111,6 +146,12 @@ def _circuit_open(error: CircuitOpenError, policy: Policy) -> Decision:
     )
 
 
+def _invalid_result(error: InvalidResultError, policy: Policy) -> Decision:
+    """A result a ``validate=`` check rejected, by the policy's ``results`` rule for its kind."""
+    key, rule = policy.rule_for_result(error.kind)
+    return Decision(action=rule.action, rule=rule, matched=f"result {key}", error="invalid result")
+
+
 def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
     """Classify an attempt's outcome under ``policy``.
 
@@ -125,6 +166,8 @@ def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
         return Decision("fail", NEVER_RETRIED, "never retried", _type_name(outcome))
     if isinstance(outcome, CircuitOpenError):
         return _circuit_open(outcome, policy)
+    if isinstance(outcome, InvalidResultError):
+        return _invalid_result(outcome, policy)
     info = error_info(outcome)
     matched, rule, code = _match(info, outcome, policy)
     hint = server_hint(info.headers, now=now) if isinstance(rule, Retry) else NO_HINT

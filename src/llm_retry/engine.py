@@ -4,14 +4,22 @@ A `RetryRun` is created only once a first attempt has failed (the happy path nev
 Its methods are tenacity strategies: ``retry`` classifies the outcome, ``wait`` and ``stop`` read
 the step that classification planned, ``before_sleep`` records the wait. The drivers in
 `llm_retry.retry` only call, sleep and re-raise.
+
+While a scope such as ``@budget`` is active, a `Guard` is held in a context variable. The drivers
+then ask it before each attempt (`Guard.admit`), and `RetryRun.retry` lets it review each planned
+step (`Guard.review`): a guard may lengthen a wait or turn it into a `GiveUp` with its reason,
+which reaches the note and the ``gave_up`` event like any other. Without a guard nothing changes.
 """
 
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
-from . import _clock
+from . import _clock, sdk
+from ._outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from .classify import Decision, classify
 from .events import emit
 from .waits import GiveUp, Wait, next_step
@@ -21,9 +29,83 @@ if TYPE_CHECKING:
 
     from .policy import Policy
 
-__all__ = ["RetryRun", "add_note"]
+__all__ = [
+    "GUARD",
+    "Admission",
+    "Guard",
+    "RetryRun",
+    "Verdict",
+    "add_note",
+    "current_guard",
+    "reset_guard",
+    "use_guard",
+    "verdict",
+]
 
 _MESSAGE_CHARS = 300
+_VERDICT = "__llm_retry_verdict__"
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A guard's answer before an attempt: send now, wait ``delay`` and ask again, or ``stop``.
+
+    ``ticket`` is the guard's record of the admission (a pacing slot), handed back to it when
+    asking again after the delay and when the attempt is settled.
+    """
+
+    delay: float = 0.0
+    ticket: object = None
+    stop: str | None = None
+
+
+class Guard(Protocol):
+    """What the retry drivers consult while a scope (``@budget``) is active."""
+
+    def admit(self, name: str, attempt: int, held: object) -> Admission:
+        """Before attempt number ``attempt`` is sent (``held``: the ticket of a previous ask)."""
+
+    def review(self, step: Wait | GiveUp, run: RetryRun) -> Wait | GiveUp:
+        """The step to take after a failed attempt, given the one the policy planned."""
+
+    def settle(self, ticket: object, error: BaseException | None) -> None:
+        """An admitted attempt ended, with ``error`` or successfully."""
+
+    def attempt_timeout(self) -> float | None:
+        """Seconds an attempt may take (async callables are cancelled past it), or ``None``."""
+
+    def exhausted(self, reason: str) -> BaseException:
+        """The error for a call stopped before its first attempt (``BudgetExhaustedError``)."""
+
+
+GUARD: ContextVar[Guard | None] = ContextVar("llm_retry_guard", default=None)
+"""The active guard; scopes ``set`` it for a call's duration and ``reset`` it with the token."""
+current_guard = GUARD.get
+"""The active guard, or ``None`` (the common case: one context variable read)."""
+
+
+def use_guard(guard: Guard | None) -> Token[Guard | None]:
+    """Make ``guard`` the active guard in this context; reset with the returned token."""
+    return GUARD.set(guard)
+
+
+def reset_guard(token: Token[Guard | None]) -> None:
+    """Restore the guard that was active before `use_guard` returned ``token``."""
+    GUARD.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Why llm-retry gave up on an error it raised, kept on the exception (for ``fallback``)."""
+
+    decision: Decision | None
+    reason: str
+
+
+def verdict(exc: BaseException) -> Verdict | None:
+    """The verdict a `RetryRun` left on ``exc`` when it gave up on it, if any."""
+    found = getattr(exc, _VERDICT, None)
+    return found if isinstance(found, Verdict) else None
 
 
 def add_note(exc: BaseException, note: str) -> None:
@@ -41,15 +123,39 @@ def _plural(count: int, word: str) -> str:
 class RetryRun:
     """Classify each failed attempt, plan the next step, and report it."""
 
-    __slots__ = ("attempts", "decision", "name", "policy", "start", "step")
+    __slots__ = (
+        "attempts",
+        "decision",
+        "error",
+        "guard",
+        "name",
+        "offset",
+        "policy",
+        "start",
+        "step",
+        "tally",
+        "ticket",
+    )
 
-    def __init__(self, policy: Policy, name: str, start: float) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        name: str,
+        start: float,
+        guard: Guard | None = None,
+        ticket: object = None,
+    ) -> None:
         self.policy = policy
         self.name = name
         self.start = start
         self.attempts = 1
         self.decision: Decision | None = None
         self.step: Wait | GiveUp | None = None
+        self.error: Exception | None = None
+        self.guard = guard
+        self.ticket = ticket  # the guard's ticket for the attempt in flight
+        self.offset = 0  # attempts made before this loop (a stream resumed after it broke)
+        self.tally = Tally()  # failed attempts that billed, or may have
 
     def elapsed(self) -> float:
         """Seconds since the first attempt started, on the active clock."""
@@ -59,17 +165,26 @@ class RetryRun:
     def retry(self, state: RetryCallState) -> bool:
         """Classify the attempt's outcome; plan the next step; say whether to retry."""
         outcome = state.outcome
-        self.attempts = state.attempt_number
         exc = outcome.exception() if outcome is not None and outcome.failed else None
+        resumed = stream_break(exc) if state.attempt_number == 1 else None
+        if resumed is not None:  # a streaming call: go on counting where it left off
+            self.offset, self.start, self.tally = resumed.attempt - 1, resumed.start, resumed.tally
+        self.attempts = self.offset + state.attempt_number
         if not isinstance(exc, Exception):  # success, or cancellation / exit: never retried
             self.decision = self.step = None
             return False
+        return self.failure(exc)
+
+    def failure(self, exc: Exception) -> bool:
+        """Classify failed attempt number ``attempts``, plan the next step, report it."""
         decision = classify(exc, self.policy, now=_clock.wall())
         self.decision = decision
-        self.step = next_step(
-            decision, self.policy, attempt=state.attempt_number, rand=random.random()
-        )
+        self.error = exc
+        step = next_step(decision, self.policy, attempt=self.attempts, rand=random.random())
         self._attempt_failed(exc, decision)
+        self.step = held_back(step, exc, decision, self.name, self.policy.name)
+        if self.guard is not None:
+            self.step = self.guard.review(self.step, self)
         return decision.action == "retry"
 
     def wait(self, state: RetryCallState) -> float:
@@ -95,7 +210,7 @@ class RetryRun:
             source=step.source,
             backoff=round(step.backoff, 3),
             retry_after=None if step.retry_after is None else round(step.retry_after, 3),
-            retry_after_header=self.decision.hint.source,
+            retry_after_header=self.decision.hint.source if step.retry_after is not None else None,
             elapsed=round(self.elapsed(), 3),
         )
 
@@ -111,6 +226,7 @@ class RetryRun:
         )
         add_note(exc, f"llm-retry [{self.policy.name}]: {summary}")
         decision = self.decision
+        setattr(exc, _VERDICT, Verdict(decision, step.reason))
         emit(
             "llm_retry.gave_up",
             "warning",
@@ -122,6 +238,8 @@ class RetryRun:
             error=decision.error if decision else None,
             status=decision.status if decision else None,
             code=decision.code if decision else None,
+            billed_attempts=self.tally.billed or None,
+            may_bill_attempts=self.tally.may_bill or None,
         )
 
     def succeeded(self) -> None:
@@ -133,10 +251,17 @@ class RetryRun:
             policy=self.policy.name,
             attempts=self.attempts,
             elapsed=round(self.elapsed(), 3),
+            billed_attempts=self.tally.billed or None,
+            may_bill_attempts=self.tally.may_bill or None,
         )
 
     def _attempt_failed(self, exc: Exception, decision: Decision) -> None:
         rule = decision.rule
+        billed = billing(exc)
+        self.tally.billed += billed == "billed"
+        self.tally.may_bill += billed == "may_bill"
+        resumed = stream_break(exc)
+        sdk.notice(exc, self.name)
         emit(
             "llm_retry.attempt_failed",
             "warning",
@@ -153,4 +278,8 @@ class RetryRun:
             request_id=decision.request_id,
             ignored_headers=list(decision.hint.ignored) or None,
             message=str(exc)[:_MESSAGE_CHARS],
+            chunks=resumed.delivered if resumed is not None and resumed.delivered else None,
+            billing=billed,
+            billed_attempts=self.tally.billed or None,
+            note=MAY_BILL_NOTE if billed == "may_bill" else None,
         )

@@ -6,12 +6,19 @@ note. These are for what only llm-retry knows::
     LLMRetryError
     ├── PolicyError            a policy, preset or override is invalid (also a ValueError)
     ├── CircuitOpenError       the call was not made: its circuit is open
-    └── BudgetExhaustedError   the call was not made: its deadline or retry budget is spent
+    ├── BudgetExhaustedError   the call was not made: its deadline or retry budget is spent
+    └── InvalidResultError     the call succeeded, but a ``validate=`` check rejected the result
 """
 
 from __future__ import annotations
 
-__all__ = ["BudgetExhaustedError", "CircuitOpenError", "LLMRetryError", "PolicyError"]
+__all__ = [
+    "BudgetExhaustedError",
+    "CircuitOpenError",
+    "InvalidResultError",
+    "LLMRetryError",
+    "PolicyError",
+]
 
 
 class LLMRetryError(Exception):
@@ -55,3 +62,24 @@ class CircuitOpenError(LLMRetryError):
 
 class BudgetExhaustedError(LLMRetryError):
     """The deadline or retry budget ran out before the call could be made."""
+
+
+class InvalidResultError(LLMRetryError):
+    """A ``validate=`` check rejected what the call returned (a "bad 200": it was billed).
+
+    Raised inside the retry loop, where the policy's ``results`` rules classify it, and to the
+    caller when no attempt is left, with a note saying why.
+
+    Attributes:
+        result: the rejected result (the last one, when raised to the caller).
+        reason: what the check said, ``"KIND: detail"`` (``"empty: ..."``, ``"truncated: ..."``).
+        kind: the kind the policy's ``results`` rules are looked up by (``"invalid"`` when the
+            reason names none).
+    """
+
+    def __init__(self, reason: str, result: object) -> None:
+        super().__init__(f"the result was rejected: {reason}")
+        self.reason = reason
+        self.result = result
+        kind = reason.partition(":")[0].strip()
+        self.kind = kind if kind.isidentifier() and kind.islower() else "invalid"

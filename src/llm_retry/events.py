@@ -1,8 +1,10 @@
 """Every decision is an event on the structlog logger ``llm_retry``.
 
-Events are flat key/value records (the field table is in the docs). Before anything leaves this
-module, API keys and ``Authorization`` values are redacted from every string it carries,
-exception messages included. Tests and users can capture events with
+Events are flat key/value records (the field table is in the docs), logged through structlog
+once the program configures it, else through the standard library's ``logging`` (logger
+``llm_retry``), and fed to the instrumentation hooks (`llm_retry.instrumentation`). Before
+anything leaves this module, API keys and ``Authorization`` values are redacted from every
+string it carries, exception messages included. Tests and users can capture events with
 `llm_retry.testing.capture_events`, whatever structlog's configuration.
 """
 
@@ -13,6 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
+
+from .instrumentation import dispatch
+from .instrumentation._logging import log as stdlib_log
 
 __all__ = ["REDACTED", "emit", "redact", "subscribe"]
 
@@ -61,4 +66,8 @@ def emit(event: str, level: str = "info", **fields: Any) -> None:
     clean = {key: redact(value) for key, value in fields.items() if value is not None}
     for callback in tuple(_subscribers):
         callback({"event": event, "log_level": level, **clean})
-    getattr(_logger, level)(event, **clean)
+    dispatch({"event": event, "log_level": level, **clean})
+    if structlog.is_configured():
+        getattr(_logger, level)(event, **clean)
+    else:  # no structlog pipeline of the program's own: the standard library's logging
+        stdlib_log(event, level, clean)

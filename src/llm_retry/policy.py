@@ -19,7 +19,16 @@ from typing import Any, Literal
 
 from .errors import PolicyError
 
-__all__ = ["CIRCUIT_EFFECTS", "JITTERS", "TRANSPORT_KINDS", "Backoff", "Fail", "Policy", "Retry", "Rule"]
+__all__ = [
+    "CIRCUIT_EFFECTS",
+    "JITTERS",
+    "TRANSPORT_KINDS",
+    "Backoff",
+    "Fail",
+    "Policy",
+    "Retry",
+    "Rule",
+]
 
 JITTERS = ("full", "equal", "none")
 """Jitter modes: ``full`` draws the wait from ``[0, ceiling]`` (AWS's "full jitter"), ``equal``
@@ -32,6 +41,7 @@ provider answered, the request was at fault), or as an account-wide failure that
 circuit at once (``trip``: every call would fail the same way)."""
 CircuitEffect = Literal["failure", "ignore", "trip"]
 _STATUS_CLASS = re.compile(r"^[1-5]xx$")
+_RESULT_KIND = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _check_number(owner: str, name: str, value: object, *, minimum: float = 0.0) -> float:
@@ -45,7 +55,9 @@ def _check_number(owner: str, name: str, value: object, *, minimum: float = 0.0)
 
 def _check_effect(owner: str, value: object) -> None:
     if value not in CIRCUIT_EFFECTS:
-        raise PolicyError(f"{owner}.circuit must be one of {', '.join(CIRCUIT_EFFECTS)}, not {value!r}")
+        raise PolicyError(
+            f"{owner}.circuit must be one of {', '.join(CIRCUIT_EFFECTS)}, not {value!r}"
+        )
 
 
 def _check_attempts(owner: str, value: object) -> int:
@@ -154,6 +166,10 @@ class Fail:
 Rule = Retry | Fail
 """What a policy says about one kind of failure."""
 
+INVALID_RESULT = Retry("the response failed validation", attempts=3, circuit="ignore")
+"""The rule for a rejected result when the policy has none: a bad 200 was billed, so it gets
+fewer attempts than an outage; the provider answered, so it is no outage signal for a circuit."""
+
 
 def _frozen_rules(owner: str, rules: Mapping[Any, object], key: Any) -> Mapping[Any, Rule]:
     """Validate a rule table and return it as a read-only mapping with normalised keys."""
@@ -195,6 +211,15 @@ def _code_key(raw: object) -> str:
     return raw
 
 
+def result_key(raw: object) -> str:
+    """Normalise a result rule key: a kind of invalid result, like ``"empty"``."""
+    if not isinstance(raw, str) or not _RESULT_KIND.match(raw):
+        raise PolicyError(
+            f"result kind {raw!r} must be a lower-case word like 'empty' or 'truncated'"
+        )
+    return raw
+
+
 def _exception_key(raw: object) -> type[BaseException]:
     if not (isinstance(raw, type) and issubclass(raw, BaseException)):
         raise PolicyError(f"exception rule key {raw!r} must be an exception class")
@@ -206,6 +231,7 @@ _TABLES = {
     "codes": _code_key,
     "transport": _transport_key,
     "exceptions": _exception_key,
+    "results": result_key,
 }
 
 
@@ -220,6 +246,9 @@ class Policy:
             (``"insufficient_quota"``, ``"overloaded_error"``); these beat status rules.
         transport: rules for ``"timeout"`` and ``"connection"`` failures.
         exceptions: rules by exception class (checked with ``isinstance``, in order).
+        results: rules for results a ``validate=`` check rejected ("bad 200s"), by the kind the
+            check names (``"empty"``, ``"truncated"``, ``"unparseable"``); ``"invalid"`` is the
+            rule for any other kind, else `INVALID_RESULT`.
         otherwise: the rule for anything no other rule matches.
         attempts: total attempts, the first included.
         backoff: the default backoff.
@@ -234,6 +263,7 @@ class Policy:
     codes: Mapping[str, Rule] = field(default_factory=dict)
     transport: Mapping[str, Rule] = field(default_factory=dict)
     exceptions: Mapping[type[BaseException], Rule] = field(default_factory=dict)
+    results: Mapping[str, Rule] = field(default_factory=dict)
     otherwise: Rule = Fail("no rule in the policy matches this error")
     attempts: int = 5
     backoff: Backoff = Backoff()
@@ -301,3 +331,11 @@ class Policy:
             if isinstance(exc, cls):
                 return cls.__name__, rule
         return None
+
+    def rule_for_result(self, kind: str) -> tuple[str, Rule]:
+        """The rule for a rejected result of ``kind``: its own, else ``invalid``'s, else default."""
+        for key in (kind, "invalid"):
+            rule = self.results.get(key)
+            if rule is not None:
+                return key, rule
+        return "invalid", INVALID_RESULT

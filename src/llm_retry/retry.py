@@ -4,19 +4,25 @@ The first attempt is a plain call inside a ``try``: nothing is built and no poli
 unless it fails. Only then is tenacity's ``Retrying`` (or ``AsyncRetrying``) set up, with
 strategies from one `RetryRun` (the shared decision core), and told that attempt one already
 failed. Sync or async is chosen once, when the function is decorated.
+
+Inside an active ``@budget`` (a guard in the engine's context variable: one read per call), the
+call takes the guarded drivers of `llm_retry._guarded` instead.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 import tenacity
 import wrapt
 
 from . import _clock
-from .engine import RetryRun
+from ._guarded import call_async, call_sync
+from ._variants import wrapper_for
+from .engine import RetryRun, add_note, current_guard
 from .errors import PolicyError
 from .policy import Policy
 from .presets import preset_source
@@ -42,6 +48,20 @@ def _source(preset: str | None, policy: Policy | None, overrides: dict[str, Any]
         raise PolicyError(f"policy= must be a Policy, not {policy!r}")
     fixed = policy.evolve(**overrides) if overrides else policy
     return lambda: fixed
+
+
+def _resolve(source: PolicySource, first: Exception) -> Policy:
+    """The policy for a call whose first attempt failed.
+
+    A policy that cannot be loaded now (a bad ``LLM_RETRY_PROFILE``, a preset file broken
+    since decoration) must not hide the API error: that error is raised, noted with why.
+    """
+    try:
+        return source()
+    except PolicyError as exc:
+        problem = exc
+    add_note(first, f"llm-retry: not retried, the policy could not be loaded: {problem}")
+    raise first
 
 
 def _name(func: Callable[..., Any]) -> str:
@@ -84,10 +104,12 @@ def _strategies(run: RetryRun) -> dict[str, Any]:
 
 
 def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
+    resolve = partial(_resolve, source)  # for the guarded driver
+
     def retry_after_failure(
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
     ) -> Any:
-        run = RetryRun(source(), name, start)
+        run = RetryRun(_resolve(source, first), name, start)
         retrying = tenacity.Retrying(sleep=_clock.pause, **_strategies(run))
         try:
             result: Any = retrying(_replay(first, wrapped), *args, **kwargs)
@@ -98,6 +120,9 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         return result
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        guard = current_guard()
+        if guard is not None:
+            return call_sync(guard, resolve, name, (wrapped, args, kwargs))
         start = _clock.now()
         try:
             return wrapped(*args, **kwargs)
@@ -109,10 +134,12 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
 
 
 def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
+    resolve = partial(_resolve, source)  # for the guarded driver
+
     async def retry_after_failure(
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
     ) -> Any:
-        run = RetryRun(source(), name, start)
+        run = RetryRun(_resolve(source, first), name, start)
         retrying = tenacity.AsyncRetrying(sleep=_clock.apause, **_strategies(run))
         try:
             result: Any = await retrying(_areplay(first, wrapped), *args, **kwargs)
@@ -123,6 +150,9 @@ def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         return result
 
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        guard = current_guard()
+        if guard is not None:
+            return await call_async(guard, resolve, name, (wrapped, args, kwargs))
         start = _clock.now()
         try:
             return await wrapped(*args, **kwargs)
@@ -138,9 +168,12 @@ def is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(getattr(func, "__func__", func))
 
 
-def _decorate(func: Callable[P, R], source: PolicySource) -> Callable[P, R]:
-    make = _async_wrapper if is_async(func) else _sync_wrapper
-    return cast("Callable[P, R]", wrapt.FunctionWrapper(func, make(source, _name(func))))
+def _decorate(func: Callable[P, R], source: PolicySource, **options: Any) -> Callable[P, R]:
+    name = _name(func)
+    wrapper = wrapper_for(func, source, name, (_sync_wrapper, _async_wrapper), **options)
+    if wrapper is None:
+        wrapper = (_async_wrapper if is_async(func) else _sync_wrapper)(source, name)
+    return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
 
 
 @overload
@@ -149,7 +182,13 @@ def llm_retry(func: Callable[P, R], /) -> Callable[P, R]: ...
 
 @overload
 def llm_retry(
-    *, preset: str | None = None, policy: Policy | None = None, **overrides: Any
+    *,
+    preset: str | None = None,
+    policy: Policy | None = None,
+    validate: Callable[[Any], str | None] | None = None,
+    stream: bool = False,
+    restart: bool = False,
+    **overrides: Any,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -159,29 +198,43 @@ def llm_retry(
     *,
     preset: str | None = None,
     policy: Policy | None = None,
+    validate: Callable[[Any], str | None] | None = None,
+    stream: bool = False,
+    restart: bool = False,
     **overrides: Any,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Retry the decorated function as a policy says.
 
     Use it bare (``@llm_retry``: the ``generic`` preset) or with arguments. Works on functions,
     ``async def`` functions, methods, classmethods and staticmethods, and keeps their signature,
-    type hints and ``inspect.iscoroutinefunction``.
+    type hints and ``inspect.iscoroutinefunction``. On a generator (or async generator) function,
+    a failure before its first output is retried by calling it again; after that, it is raised.
 
     Args:
         func: the function, when used bare.
         preset: the name of a preset in ``policies/`` (``"deepseek"``, ``"openai"``, ...),
             resolved with the active profile each time a call needs it.
         policy: a `Policy` object.
+        validate: a check of the result, ``(result) -> None | "kind: reason"``: a reason means
+            the call succeeded with an unusable result ("bad 200"), retried by the policy's
+            ``results`` rules (see `llm_retry.validators`); when no attempt is left, the call
+            raises `InvalidResultError`.
+        stream: the function returns an SDK stream (``create(..., stream=True)``): the call
+            returns once the first output chunk is in, so a failure before it is retried; after
+            it, a failure is raised with a note, not retried (its output would come twice).
+        restart: for streams and generators, re-run the call from the start when it fails after
+            output (a ``stream_restarted`` event tells the caller to drop what it got).
         **overrides: policy settings to change (``attempts=3``, ``max_retry_after=30``).
 
     Raises:
         PolicyError: at decoration time, for an unknown preset or an invalid override.
     """
     source = _source(preset, policy, overrides)
+    options = {"validate": validate, "stream": stream, "restart": restart}
     if func is not None:
-        return _decorate(func, source)
+        return _decorate(func, source, **options)
 
     def decorator(f: Callable[P, R]) -> Callable[P, R]:
-        return _decorate(f, source)
+        return _decorate(f, source, **options)
 
     return decorator

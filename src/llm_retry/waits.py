@@ -18,10 +18,14 @@ __all__ = ["GiveUp", "Wait", "next_step"]
 
 @dataclass(frozen=True, slots=True)
 class Wait:
-    """Wait ``seconds``, chosen from ``source``; both candidates are kept for the event."""
+    """Wait ``seconds``, chosen from ``source``; both candidates are kept for the event.
+
+    ``throttle`` is a wait lengthened by an active ``@budget``: another call under the same key
+    was told to wait longer (coordinated ``Retry-After``).
+    """
 
     seconds: float
-    source: Literal["retry-after", "circuit", "backoff"]
+    source: Literal["retry-after", "circuit", "backoff", "throttle"]
     backoff: float
     retry_after: float | None = None
 

@@ -95,10 +95,14 @@ def validate_file(path: str) -> list[str]:
             preset.policy(profile)
         except PolicyError as exc:
             failing.setdefault(str(exc), []).append(profile)
-    return [
-        message if len(profiles) == len(PROFILES) else f"{message} (profile {', '.join(profiles)})"
-        for message, profiles in failing.items()
-    ]
+    return [_with_profiles(message, profiles) for message, profiles in failing.items()]
+
+
+def _with_profiles(message: str, profiles: list[str]) -> str:
+    """``message``, saying which profiles it applies to unless all do or it says so itself."""
+    if len(profiles) == len(PROFILES) or f"profile {profiles[0]} " in message:
+        return message
+    return f"{message} (profile {', '.join(profiles)})"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ DEFAULT_CONTENT = "Hello from llm-retry's FaultServer."
 """The assistant text of automatic success bodies."""
 
 _OPENAI_MODEL = "gpt-4o-mini"
-_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+_ANTHROPIC_MODEL = "claude-haiku-4-5"
 
 # status -> (type, code, message), as the OpenAI API (or a compatible one) sends them.
 _OPENAI_ERRORS: dict[int, tuple[str, str | None, str]] = {

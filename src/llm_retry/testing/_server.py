@@ -11,7 +11,9 @@ script is used up. Point the real SDK clients at it:
             c.chat.completions.create(model="m", messages=[...])  # raises RateLimitError
 
 Requests to a path ending in `/messages` get Anthropic bodies; every other path gets
-OpenAI chat completion bodies.
+OpenAI chat completion bodies. A request with `"stream": true` that gets a success is
+answered with server-sent events the SDKs' `stream=True` reads, where `error_after=K` or
+`drop_after=K` inject an error event or a dropped connection after K pieces of content.
 
 Only the standard library is used.
 """
@@ -25,7 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +41,8 @@ from llm_retry.testing._factories import (
     openai_completion_body,
     openai_error_body,
 )
+from llm_retry.testing._rate import RateLimit
+from llm_retry.testing._sse import plan_stream, wants_stream
 
 Api = Literal["openai", "anthropic"]
 """The API dialect a request is answered in."""
@@ -68,6 +72,16 @@ class Reply:
         message: `error.message` of an automatic error body (default per status).
         drop: Close the connection without any response, after the delay: the client
             sees a connection error.
+        chunks: The pieces of content of a streamed answer (a request with
+            `"stream": true` gets server-sent events); default: `content` split into words.
+        error_after: In a streamed answer, send an error event after this many pieces of
+            content instead of the rest (OpenAI: a `server_error`, Anthropic: an
+            `overloaded_error`; `type`, `code` and `message` change it); 0 means before any.
+        drop_after: In a streamed answer, close the connection after this many pieces of
+            content, in the middle of the body.
+        finish_reason: The finish reason of an automatic success body: OpenAI's
+            `finish_reason` (default `"stop"`; `"length"` for a truncated answer), Anthropic's
+            `stop_reason` (default `"end_turn"`; `"max_tokens"`).
     """
 
     status: int = 200
@@ -79,9 +93,16 @@ class Reply:
     type: str | None = None
     message: str | None = None
     drop: bool = False
+    chunks: tuple[str, ...] | None = field(default=None, hash=False)
+    error_after: int | None = None
+    drop_after: int | None = None
+    finish_reason: str | None = None
 
     def __post_init__(self) -> None:
         """Check the reply and take a private copy of the headers."""
+        _check_stream_faults(self.error_after, self.drop_after)
+        if self.chunks is not None:
+            object.__setattr__(self, "chunks", tuple(self.chunks))
         if not 100 <= self.status <= 999:
             msg = f"status must be a 3-digit HTTP status, got {self.status!r}"
             raise ValueError(msg)
@@ -131,6 +152,17 @@ class Reply:
         return cls(429, headers={"Retry-After": str(seconds)})
 
 
+def _check_stream_faults(error_after: int | None, drop_after: int | None) -> None:
+    """Reject negative or conflicting stream faults."""
+    for name, value in (("error_after", error_after), ("drop_after", drop_after)):
+        if value is not None and (isinstance(value, bool) or value < 0):
+            msg = f"{name} must be a whole number >= 0, got {value!r}"
+            raise ValueError(msg)
+    if error_after is not None and drop_after is not None:
+        msg = "give error_after or drop_after, not both"
+        raise ValueError(msg)
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """A request as the [`FaultServer`][llm_retry.testing.FaultServer] received it.
@@ -140,7 +172,8 @@ class RecordedRequest:
         path: The URL path without the query, e.g. `"/v1/chat/completions"`.
         headers: The request headers, names lower-cased (repeated ones joined by ", ").
         body: The body parsed as JSON, or None when empty or not JSON.
-        at: `time.monotonic()` when the request arrived.
+        at: The server's clock (`time.monotonic()` unless `clock=` was given) when the
+            request arrived.
         reply: The reply the server answered with.
         query: The raw query string, without the `?` (often empty).
         raw_body: The body as received.
@@ -189,12 +222,16 @@ def _success_body(request: RecordedRequest, api: Api, serial: int) -> dict[str, 
     prompt = _request_field(request, "messages")
     content = request.reply.content
     if api == "anthropic":
-        return anthropic_message_body(
+        body = anthropic_message_body(
             model=model, content=content, prompt=prompt, id=f"msg_fault{serial}"
         )
-    return openai_completion_body(
+        body["stop_reason"] = request.reply.finish_reason or body["stop_reason"]
+        return body
+    body = openai_completion_body(
         model=model, content=content, prompt=prompt, id=f"chatcmpl-fault{serial}"
     )
+    body["choices"][0]["finish_reason"] = request.reply.finish_reason or "stop"
+    return body
 
 
 def _error_body(reply: Reply, api: Api) -> dict[str, Any]:
@@ -324,6 +361,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop or interrupted:
             self.close_connection = True
             return
+        if wants_stream(request):
+            self._send_stream(request, serial)
+            return
         self._send(render_reply(request, serial))
 
     def _read_body(self) -> bytes:
@@ -358,6 +398,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
             self.wfile.flush()
         except OSError:  # the client timed out or hung up meanwhile
+            self.close_connection = True
+
+    def _send_stream(self, request: RecordedRequest, serial: int) -> None:
+        """Write a reply as server-sent events, one HTTP chunk per event."""
+        api = api_for_path(request.path)
+        plan = plan_stream(request, serial, api)
+        headers = _response_headers(request.reply, api, serial, "text/event-stream; charset=utf-8")
+        try:
+            self.send_response(request.reply.status, _reason(request.reply.status))
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in plan.events:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+            if plan.drop:
+                self.close_connection = True  # no last chunk: the body ends mid-stream
+                return
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:  # the client stopped reading
             self.close_connection = True
 
 
@@ -432,6 +494,11 @@ class FaultServer:
 
     Args:
         default: The reply once the script is used up; `Reply(200)` when None.
+        rate: Rate mode: admit this many requests per second and answer the others `429`
+            (see `rate_limit`); None for no limit.
+        retry_after: The `Retry-After` seconds of rate mode's refusals; None for no header.
+        clock: The server's clock for `RecordedRequest.at` and rate windows (seconds);
+            pass `no_wait()`'s `clock.now` to see virtual waits in the request log.
 
     Example:
         >>> with FaultServer() as server:
@@ -439,8 +506,17 @@ class FaultServer:
         ...     # point openai.OpenAI(base_url=server.base_url, ...) at it
     """
 
-    def __init__(self, *, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        default: Reply | None = None,
+        rate: float | None = None,
+        retry_after: float | None = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        self._rate = None if rate is None else RateLimit(rate, retry_after)
         self._script: deque[Reply] = deque()
         self._records: list[RecordedRequest] = []
         self._initial_default = Reply() if default is None else default
@@ -550,12 +626,37 @@ class FaultServer:
             self._script.clear()
             self._records.clear()
             self._default = self._initial_default
+            if self._rate is not None:
+                self._rate.reset()
+
+    def rate_limit(
+        self, per_second: float | None, *, retry_after: float | None = 1.0, window: float = 1.0
+    ) -> None:
+        """Rate mode: admit `per_second` requests per second, answer the others `429`.
+
+        Windows are fixed, `window` seconds long, the first opening at the next request;
+        refusals carry `Retry-After: retry_after` (no header when None) and take no
+        scripted reply. Admitted requests get the script's replies, then the default.
+
+        Args:
+            per_second: Requests admitted per second; None turns rate mode off.
+            retry_after: The refusals' `Retry-After` in seconds, or None.
+            window: The window's length in seconds.
+        """
+        limit = None if per_second is None else RateLimit(per_second, retry_after, window)
+        with self._lock:
+            self._rate = limit
 
     def _next_reply(self) -> Reply:
         """The reply for the next request: the script's head, else the default.
 
-        Called with the lock held; the hook for other reply policies.
+        Called with the lock held; the hook for other reply policies. In rate mode a
+        request past the window's limit gets a 429 instead.
         """
+        if self._rate is not None:
+            refusal = self._rate.refusal(self._clock())
+            if refusal is not None:
+                return refusal
         return self._script.popleft() if self._script else self._default
 
     def _receive(
@@ -581,7 +682,7 @@ class FaultServer:
                 path=path,
                 headers=headers,
                 body=_parse_json(raw_body),
-                at=time.monotonic(),
+                at=self._clock(),
                 reply=self._next_reply(),
                 query=query,
                 raw_body=raw_body,

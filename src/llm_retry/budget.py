@@ -1,0 +1,326 @@
+"""``@budget``: one deadline over a whole call, a shared retry budget, coordinated waits.
+
+::
+
+    @budget(total=90)                  # every attempt and wait of ask() within 90 s
+    @llm_retry(preset="deepseek")
+    def ask(prompt): ...
+
+    @budget("deepseek", retry_ratio=0.2, min_retries_per_sec=1)   # shared by name
+    @llm_retry(preset="deepseek")
+    async def ask_async(prompt): ...
+
+Each call opens a scope (`llm_retry._scope.Scope`) held in a context variable, which every
+``@llm_retry`` inside consults: before each attempt (blocks, pacing, the deadline) and after each
+failure (the deadline, the retry budget). The scope follows the call across ``await`` and into
+tasks it starts; a nested ``@budget`` can shorten the deadline, never extend it. `remaining`
+and `attempt_timeout` tell the code inside how long it has.
+
+What a budget does depends on what it is given:
+
+- ``total``: the deadline; ``attempt_timeout``: the per-attempt timeout.
+- a name (or a ``preset``, whose name it takes): a retry budget shared by every budget of that
+  name, and coordinated ``Retry-After`` under that name as the key.
+- ``key``: the key to coordinate under instead (a string, or a function of the call's arguments
+  such as ``lambda *a, model, **k: model``).
+- ``pace=True``: adaptive pacing under the key (`llm_retry.pacing`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ParamSpec, TypeVar, cast
+
+import wrapt
+
+from . import _clock
+from ._scope import Scope, ScopeSpec
+from .engine import GUARD, current_guard
+from .errors import PolicyError
+from .events import emit
+from .presets import PROFILES, current_profile, get_preset
+from .retry_budget import Limit, RetryBudget
+from .stores import Store
+from .throttle import KeyThrottle, default_store, key_throttle, retry_budget
+
+__all__ = ["Budget", "BudgetSettings", "attempt_timeout", "budget", "remaining"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def remaining() -> float | None:
+    """Seconds left before the innermost active budget's deadline, or ``None`` outside one.
+
+    Pass it (or `attempt_timeout`) to the SDK as the request timeout, so that a synchronous
+    call cannot run past the deadline::
+
+        client.chat.completions.create(..., timeout=attempt_timeout())
+    """
+    scope = current_guard()
+    return scope.remaining() if isinstance(scope, Scope) else None
+
+
+def attempt_timeout() -> float | None:
+    """Seconds the next attempt may take: the per-attempt timeout, shortened to `remaining`.
+
+    ``None`` outside a budget, or inside one with neither a deadline nor a per-attempt timeout.
+    Async attempts are cancelled past it; a synchronous call cannot be interrupted safely, so
+    pass this to the SDK as its timeout.
+    """
+    scope = current_guard()
+    return scope.attempt_timeout() if isinstance(scope, Scope) else None
+
+
+def _positive(name: str, value: object, *, zero: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise PolicyError(f"budget {name} must be a number, not {value!r}")
+    if value < 0 or (value == 0 and not zero):
+        raise PolicyError(f"budget {name} must be {'>= 0' if zero else '> 0'}, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    """A budget's numbers (the ``[budget]`` section of a preset, or the decorator's arguments).
+
+    Args:
+        total: seconds for the whole call (attempts and waits), or ``None``.
+        attempt_timeout: seconds for one attempt, or ``None``.
+        retry_ratio: retries allowed per call over the window.
+        min_retries_per_sec: retries allowed per second of window whatever the traffic.
+        window: the retry budget's sliding window, in seconds.
+    """
+
+    total: float | None = None
+    attempt_timeout: float | None = None
+    retry_ratio: float = 0.2
+    min_retries_per_sec: float = 1.0
+    window: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("total", "attempt_timeout"):
+            value = getattr(self, name)
+            if value is not None:
+                _positive(name, value)
+        _positive("retry_ratio", self.retry_ratio, zero=True)
+        _positive("min_retries_per_sec", self.min_retries_per_sec, zero=True)
+        _positive("window", self.window)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> BudgetSettings:
+        """Settings from a mapping; unknown keys are an error naming the known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise PolicyError(
+                f"unknown budget setting {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    @property
+    def limit(self) -> Limit:
+        """The retry budget's limit."""
+        return Limit(self.retry_ratio, self.min_retries_per_sec, self.window)
+
+
+def _callable_name(func: Callable[..., Any]) -> str:
+    target = getattr(func, "__func__", func)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+class Budget:
+    """A budget decorator; see `budget`."""
+
+    def __init__(
+        self,
+        name: str | None,
+        *,
+        preset: str | None,
+        key: str | Callable[..., str] | None,
+        pace: bool,
+        coordinate: bool,
+        store: Store | None,
+        overrides: dict[str, Any],
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            raise PolicyError(f"a budget's name must be a non-empty string, not {name!r}")
+        self.name = name or preset
+        self._preset = preset
+        self._overrides = {k: v for k, v in overrides.items() if v is not None}
+        self._key = key if coordinate else None
+        if self._key is None and coordinate and self.name is not None:
+            self._key = self.name
+        self._pace = pace
+        self._fixed: KeyThrottle | None = None
+        if pace and self._key is None:
+            raise PolicyError("pace=True needs a key to pace under: give the budget a name or key=")
+        self.store: Store = store if store is not None else default_store()
+        if isinstance(self._key, str):
+            self._fixed = key_throttle(self.store, self._key)
+        self._cache: dict[str, BudgetSettings] = {}
+        for profile in PROFILES if preset is not None else ():
+            self._settings_for(profile)  # a typo fails at decoration time
+        if preset is None:
+            self._cache[""] = BudgetSettings.from_mapping(self._overrides)
+        explicit = {"retry_ratio", "min_retries_per_sec"} & set(self._overrides)
+        self._wants_budget = self.name is not None or bool(explicit)
+
+    def _settings_for(self, profile: str) -> BudgetSettings:
+        found = self._cache.get(profile)
+        if found is None:
+            assert self._preset is not None  # noqa: S101 - presetless settings are cached at ""
+            section = get_preset(self._preset).section("budget", profile)
+            found = self._cache[profile] = BudgetSettings.from_mapping(
+                {**section, **self._overrides}
+            )
+        return found
+
+    @property
+    def settings(self) -> BudgetSettings:
+        """The settings in force (the preset's under the active profile, with overrides)."""
+        if self._preset is None:
+            return self._cache[""]
+        return self._settings_for(current_profile())
+
+    def _throttle(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> KeyThrottle | None:
+        key = self._key
+        if key is None:
+            return None
+        if callable(key):
+            return key_throttle(self.store, str(key(*args, **kwargs)))
+        return self._fixed or key_throttle(self.store, key)
+
+    def _spec(self, label: str, budget_name: str) -> Callable[[], ScopeSpec]:
+        """The spec of this budget's scopes, built once per profile."""
+        ledger: RetryBudget | None = None
+        if self._wants_budget:
+            ledger = retry_budget(self.store, self.name or budget_name)
+        specs: dict[str, ScopeSpec] = {}
+
+        def spec() -> ScopeSpec:
+            profile = "" if self._preset is None else current_profile()
+            found = specs.get(profile)
+            if found is None:
+                cfg = self.settings
+                found = specs[profile] = ScopeSpec(
+                    label=label,
+                    total=cfg.total,
+                    attempt_timeout=cfg.attempt_timeout,
+                    budget=None if ledger is None else (ledger, cfg.limit),
+                    pace=self._pace,
+                )
+            return found
+
+        return spec
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``func``: each call runs inside a new scope of this budget."""
+        callable_name = _callable_name(func)
+        label = f"budget {self.name!r}" if self.name else f"budget of {callable_name}"
+        spec = self._spec(label, callable_name)
+
+        def enter(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Scope:
+            parent = current_guard()
+            parent = parent if isinstance(parent, Scope) else None
+            now = _clock.now()
+            scope = Scope(spec(), self._throttle(args, kwargs), parent, now)
+            if scope.deadline <= now:
+                reason = f"no time left when {callable_name} was called ({scope.label})"
+                emit(
+                    "llm_retry.budget_exhausted",
+                    "warning",
+                    callable=callable_name,
+                    kind="deadline",
+                    attempt=1,
+                    reason=reason,
+                    remaining=0.0,
+                    total=scope.total,
+                )
+                raise scope.exhausted(reason)
+            return scope
+
+        def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+            token = GUARD.set(enter(args, kw))
+            try:
+                return wrapped(*args, **kw)
+            finally:
+                GUARD.reset(token)
+
+        async def async_wrapper(
+            wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any
+        ) -> Any:
+            token = GUARD.set(enter(args, kw))
+            try:
+                return await wrapped(*args, **kw)
+            finally:
+                GUARD.reset(token)
+
+        target = getattr(func, "__func__", func)
+        wrapper = async_wrapper if inspect.iscoroutinefunction(target) else sync_wrapper
+        return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
+
+    def __repr__(self) -> str:
+        return f"Budget({self.name!r}, preset={self._preset!r})"
+
+
+def budget(
+    name: str | None = None,
+    /,
+    *,
+    total: float | None = None,
+    attempt_timeout: float | None = None,
+    retry_ratio: float | None = None,
+    min_retries_per_sec: float | None = None,
+    window: float | None = None,
+    key: str | Callable[..., str] | None = None,
+    pace: bool = False,
+    coordinate: bool = True,
+    preset: str | None = None,
+    store: Store | None = None,
+) -> Budget:
+    """A deadline, a retry budget and coordinated waits for the decorated function's calls.
+
+    Args:
+        name: budgets with the same name (and store) share one retry budget and, unless ``key``
+            says otherwise, coordinate their waits under that name.
+        total: seconds for the whole call: every attempt and every wait. A wait that would cross
+            the deadline is not slept: the call gives up at once, saying so.
+        attempt_timeout: seconds for one attempt. Async attempts are cancelled past it (a
+            ``TimeoutError``, retried as a transport timeout); sync code reads it with
+            `attempt_timeout` and passes it to the SDK.
+        retry_ratio: retries allowed per call over the window (default 0.2).
+        min_retries_per_sec: retries per second allowed however few the calls (default 1).
+        window: the retry budget's window in seconds (default 10).
+        key: coordinate ``Retry-After`` under this key instead of the name: a string, or a
+            function called with the call's arguments (``self`` excluded) returning one.
+        pace: learn the provider's limit under the key and send no faster (slow start, then
+            AIMD windows; see `llm_retry.pacing`).
+        coordinate: ``False`` turns coordinated waits off for a named budget.
+        preset: read defaults from this preset's ``[budget]`` section (under the profile active
+            at call time); the budget takes the preset's name unless given one.
+        store: where shared state lives: this process (default) or a `RedisStore`.
+
+    Raises:
+        PolicyError: at decoration time, for an invalid setting or an unknown preset.
+    """
+    if callable(name):
+        raise PolicyError("budget needs arguments: use @budget(total=...) or @budget('name')")
+    overrides = {
+        "total": total,
+        "attempt_timeout": attempt_timeout,
+        "retry_ratio": retry_ratio,
+        "min_retries_per_sec": min_retries_per_sec,
+        "window": window,
+    }
+    return Budget(
+        name,
+        preset=preset,
+        key=key,
+        pace=pace,
+        coordinate=coordinate,
+        store=store,
+        overrides=overrides,
+    )

@@ -1,0 +1,257 @@
+"""``fallback``: when a call finally fails, try the next alternative.
+
+::
+
+    @fallback(model=["deepseek-v4-pro", "deepseek-v4-flash"])   # swap a keyword argument
+    @budget(total=90)
+    @llm_retry(preset="deepseek")
+    def summarise(text, *, model): ...
+
+    @fallback(ask_claude, on=("context_length_exceeded",))    # or call other functions
+    @llm_retry(preset="deepseek")
+    def ask(prompt): ...
+
+The chain advances on failures that another alternative may well survive: what ``@llm_retry``
+gave up on after classifying it as retryable (attempts exhausted, a ``Retry-After`` past the cap,
+the deadline, the retry budget), an open circuit (`CircuitOpenError`), a spent budget
+(`BudgetExhaustedError`), and anything listed in ``on=``: provider codes
+(``"context_length_exceeded"``), statuses (``"404"``, ``"5xx"``), rule labels, exception classes.
+Anything else (a 401, a bug) is raised at once: every alternative would fail the same way.
+
+Each advance is an ``llm_retry.fallback`` event with the reason. When every alternative fails,
+the last failure is raised with a note listing the chain. If a budget around the chain has no
+time left, it stops advancing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ParamSpec, TypeVar, cast
+
+import wrapt
+
+from .adapters import error_info
+from .budget import remaining
+from .classify import _type_name as type_name  # how events name exception types
+from .engine import Verdict, add_note, verdict
+from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
+from .events import emit
+
+__all__ = ["fallback"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Trigger = str | type[BaseException]
+
+
+def _name(func: Callable[..., Any]) -> str:
+    target = getattr(func, "__func__", func)
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _labels(exc: BaseException, found: Verdict | None) -> set[str]:
+    """Every name ``on=`` may use for ``exc``: codes, status, status class, the rule label."""
+    info = error_info(exc)
+    names = set(info.codes)
+    if info.status is not None:
+        names |= {str(info.status), f"{info.status // 100}xx"}
+    if found is not None and found.decision is not None:
+        names.add(found.decision.matched)
+        if found.decision.code:
+            names.add(found.decision.code)
+    return names
+
+
+def _listed(exc: Exception, found: Verdict | None, on: tuple[Trigger, ...]) -> str | None:
+    """Why ``exc`` advances the chain because ``on=`` lists it, or ``None``."""
+    if any(isinstance(t, type) and isinstance(exc, t) for t in on):
+        return f"{type(exc).__name__} (listed in on=)"
+    labels = _labels(exc, found) if on else set()
+    matched = [t for t in on if isinstance(t, str) and t in labels]
+    if not matched:
+        return None
+    if found is not None and found.decision is not None:
+        return found.decision.describe()
+    return f"{matched[0]} (listed in on=)"
+
+
+def advance_reason(exc: BaseException, on: tuple[Trigger, ...]) -> str | None:
+    """Why the chain moves on after ``exc``, or ``None`` if it must not."""
+    if not isinstance(exc, Exception):
+        return None
+    if isinstance(exc, (CircuitOpenError, BudgetExhaustedError)):
+        return str(exc)
+    found = verdict(exc)
+    if found is not None and found.decision is not None and found.decision.action == "retry":
+        return found.reason
+    return _listed(exc, found, on)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    label: str
+    call: Callable[[], Any]
+
+
+class _Chain:
+    """One call's walk along the alternatives: what to call next and whether to go on."""
+
+    def __init__(self, name: str, on: tuple[Trigger, ...], steps: list[_Step]) -> None:
+        self.name = name
+        self.on = on
+        self.steps = steps
+        self.failures: list[str] = []
+
+    def advance(self, index: int, exc: BaseException) -> bool:
+        """After alternative ``index`` failed with ``exc``: go on (True) or raise it (False)."""
+        reason = advance_reason(exc, self.on)
+        if reason is None:
+            if self.failures:
+                add_note(
+                    exc,
+                    f"llm-retry fallback: stopped at {self.steps[index].label}: "
+                    "not a failure the chain falls through on",
+                )
+            return False
+        self.failures.append(f"{self.steps[index].label} ({reason})")
+        left = remaining()
+        if index + 1 < len(self.steps) and left is not None and left <= 0:
+            add_note(
+                exc,
+                "llm-retry fallback: no time left for the next alternative; tried "
+                + "; ".join(self.failures),
+            )
+            return False
+        if index + 1 == len(self.steps):
+            add_note(
+                exc,
+                f"llm-retry fallback: all {len(self.steps)} alternatives failed: "
+                + "; ".join(self.failures),
+            )
+            return False
+        emit(
+            "llm_retry.fallback",
+            "warning",
+            callable=self.name,
+            failed=self.steps[index].label,
+            next=self.steps[index + 1].label,
+            alternative=index + 2,
+            of=len(self.steps),
+            reason=reason,
+            error=type_name(exc),
+        )
+        return True
+
+
+class _Fallback:
+    def __init__(
+        self,
+        alternatives: tuple[Callable[..., Any], ...],
+        swap: dict[str, Sequence[Any]],
+        on: tuple[Trigger, ...],
+    ) -> None:
+        self.alternatives = alternatives
+        self.on = on
+        self.param, self.values = next(iter(swap.items())) if swap else ("", ())
+
+    def steps(
+        self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: dict[str, Any]
+    ) -> list[_Step]:
+        """The alternatives of one call, in order, each ready to call."""
+        if not self.param:
+            lead = () if instance is None else (instance,)
+            first = _Step(_name(wrapped), partial(wrapped, *args, **kwargs))
+            rest = [
+                _Step(_name(alt), partial(alt, *lead, *args, **kwargs)) for alt in self.alternatives
+            ]
+            return [first, *rest]
+        values: Sequence[Any] = self.values
+        if self.param in kwargs:
+            given = kwargs[self.param]
+            values = values[values.index(given) :] if given in values else [given, *values]
+        return [
+            _Step(
+                f"{self.param}={value!r}", partial(wrapped, *args, **{**kwargs, self.param: value})
+            )
+            for value in values
+        ]
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        name = _name(func)
+
+        def chain(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> _Chain:
+            return _Chain(name, self.on, self.steps(wrapped, instance, args, kw))
+
+        def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
+            walk = chain(wrapped, instance, args, kw)
+            for index, step in enumerate(walk.steps):
+                try:
+                    return step.call()
+                except Exception as exc:
+                    if not walk.advance(index, exc):
+                        raise
+            raise AssertionError("unreachable: the last alternative returns or raises")
+
+        async def async_wrapper(
+            wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any
+        ) -> Any:
+            walk = chain(wrapped, instance, args, kw)
+            for index, step in enumerate(walk.steps):
+                try:
+                    result = step.call()
+                    return await result if inspect.isawaitable(result) else result
+                except Exception as exc:
+                    if not walk.advance(index, exc):
+                        raise
+            raise AssertionError("unreachable: the last alternative returns or raises")
+
+        target = getattr(func, "__func__", func)
+        wrapper = async_wrapper if inspect.iscoroutinefunction(target) else sync_wrapper
+        return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
+
+
+def _triggers(on: Iterable[Trigger] | str) -> tuple[Trigger, ...]:
+    items = (on,) if isinstance(on, str) else tuple(on)
+    for item in items:
+        if not (isinstance(item, str) or (isinstance(item, type) and issubclass(item, Exception))):
+            raise PolicyError(
+                f"fallback on= takes codes, statuses or exception classes, not {item!r}"
+            )
+    return items
+
+
+def fallback(
+    *alternatives: Callable[..., Any],
+    on: Iterable[Trigger] | str = (),
+    **swap: Sequence[Any],
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Try the next alternative when a call finally fails.
+
+    Give either callables (``fallback(ask_flash, ask_claude)``: each is called with the same
+    arguments, ``self`` included for methods, after the decorated function) or one keyword with
+    the values to try in order (``fallback(model=["pro", "flash"])``: the decorated function is
+    called with each; a value the caller passes starts the walk there).
+
+    Args:
+        *alternatives: functions to call after the decorated one, in order.
+        on: failures that also advance the chain although no retry was attempted: provider
+            codes, statuses (``"404"``, ``"5xx"``), rule labels or exception classes.
+        **swap: one keyword argument and the list of its values.
+
+    Raises:
+        PolicyError: at decoration time, for a malformed chain.
+    """
+    if bool(alternatives) == bool(swap) or len(swap) > 1:
+        raise PolicyError(
+            "fallback takes either alternative callables or one keyword with a list of values"
+        )
+    for alt in alternatives:
+        if not callable(alt):
+            raise PolicyError(f"fallback alternatives must be callables, not {alt!r}")
+    for param, values in swap.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise PolicyError(f"fallback {param}= needs a non-empty list of values, not {values!r}")
+    return _Fallback(alternatives, {k: list(v) for k, v in swap.items()}, _triggers(on))

@@ -1,0 +1,59 @@
+"""Rate mode of the fault server: admit so many requests per second, refuse the rest with a 429.
+
+Windows are fixed and consecutive, ``window`` seconds long, the first starting at the first
+request after the limit is set (or the server reset): "20 per second" admits requests 1-20 of
+each window and answers the others ``429`` with ``Retry-After`` (when ``retry_after`` is given),
+as the providers' per-minute and per-second limits do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llm_retry.testing._server import Reply
+
+__all__ = ["RateLimit"]
+
+
+class RateLimit:
+    """Admit ``per_second * window`` requests per window; not thread-safe (the server locks).
+
+    Args:
+        per_second: requests admitted per second (at least one per window).
+        retry_after: the ``Retry-After`` of the refusals in seconds, or ``None`` for none.
+        window: the window's length in seconds.
+    """
+
+    def __init__(self, per_second: float, retry_after: float | None, window: float = 1.0) -> None:
+        if not per_second > 0 or not window > 0:
+            msg = f"rate limits need per_second > 0 and window > 0, not {per_second}, {window}"
+            raise ValueError(msg)
+        if retry_after is not None and retry_after < 0:
+            msg = f"retry_after must be >= 0 or None, not {retry_after!r}"
+            raise ValueError(msg)
+        self.capacity = max(1, math.floor(per_second * window))
+        self.retry_after = retry_after
+        self.window = window
+        self._anchor: float | None = None
+        self._index = -1
+        self._count = 0
+
+    def refusal(self, now: float) -> Reply | None:
+        """Count a request at ``now``: ``None`` if admitted, else the 429 to answer it with."""
+        from llm_retry.testing._server import Reply  # noqa: PLC0415 - the server imports us
+
+        if self._anchor is None:
+            self._anchor = now
+        index = math.floor((now - self._anchor) / self.window)
+        if index != self._index:
+            self._index, self._count = index, 0
+        if self._count < self.capacity:
+            self._count += 1
+            return None
+        return Reply.rate_limited(self.retry_after)
+
+    def reset(self) -> None:
+        """Start again: the next request opens the first window."""
+        self._anchor, self._index, self._count = None, -1, 0

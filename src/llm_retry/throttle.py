@@ -1,0 +1,131 @@
+"""Coordinated ``Retry-After``: when one call under a key is told to wait, all calls under it wait.
+
+Calls under one key (a budget's name, or a function of the call's arguments such as the model)
+share a *block*: the wall-clock time before which none of them sends. A 429 or 503 whose server
+hint is honoured extends it (never shortens it: the latest ``until`` wins). Each call, before
+its first attempt and before each retry, waits until the block is over instead of sending a
+request that would collect its own 429.
+
+The block lives in a store (`llm_retry.stores`), so with a `RedisStore` it holds across
+processes. Reading it costs a dictionary lookup in memory; with Redis, a process reads it at
+most once per ``refresh`` seconds and always knows its own blocks at once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .pacing import Pacer
+from .retry_budget import RetryBudget
+from .stores import JSONCodec, MemoryStore, Store
+
+__all__ = [
+    "NO_BLOCK",
+    "THROTTLE_STATUSES",
+    "Block",
+    "KeyThrottle",
+    "default_store",
+    "key_throttle",
+    "reset",
+    "retry_budget",
+]
+
+THROTTLE_STATUSES = frozenset({429, 503, 529})
+"""Statuses that mean "too many requests, come back later": they feed blocks and pacing."""
+_REFRESH = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """No call under the key sends before ``until`` (wall clock), because of a ``hint``-second
+    wait the server asked for."""
+
+    until: float = 0.0
+    hint: float = 0.0
+
+    def to_json(self) -> list[float]:
+        """The block as JSON-ready data."""
+        return [self.until, self.hint]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Block:
+        """The block from `to_json`'s data."""
+        return cls(float(data[0]), float(data[1]))
+
+
+NO_BLOCK = Block()
+_CODEC: JSONCodec[Block] = JSONCodec(Block.to_json, Block.from_json)
+
+
+class KeyThrottle:
+    """One key's coordination: the shared block, and this process's pacer."""
+
+    def __init__(self, key: str, store: Store, *, refresh: float = _REFRESH) -> None:
+        self.key = key
+        self.store = store
+        self.pacer = Pacer()
+        self._skey = f"throttle:{key}"
+        self._refresh = refresh
+        self._cached = NO_BLOCK
+        self._read_at = -math.inf
+
+    def block(self, now: float) -> Block:
+        """The block in force at wall time ``now`` (`NO_BLOCK` if none)."""
+        if not 0.0 <= now - self._read_at < self._refresh:
+            self._cached = self.store.peek(self._skey, _CODEC) or NO_BLOCK
+            self._read_at = now
+        cached = self._cached
+        return cached if cached.until > now else NO_BLOCK
+
+    def extend(self, hint: float, now: float) -> Block:
+        """The server asked to wait ``hint`` seconds at ``now``: block until then, at least."""
+        until = now + hint
+
+        def step(old: Block) -> tuple[Block, Block]:
+            new = old if old.until >= until else Block(until, hint)
+            return new, new
+
+        self._cached = self.store.update(self._skey, step, NO_BLOCK, _CODEC)
+        self._read_at = now
+        return self._cached
+
+
+# -- one object per (store, name), so that everything under a name shares it -----------------
+_DEFAULT_STORE = MemoryStore()
+_lock = threading.Lock()
+_throttles: dict[tuple[Store, str], KeyThrottle] = {}
+_budgets: dict[tuple[Store, str], RetryBudget] = {}
+
+
+def default_store() -> Store:
+    """The process-wide store used when a budget is given none."""
+    return _DEFAULT_STORE
+
+
+def key_throttle(store: Store, key: str) -> KeyThrottle:
+    """The `KeyThrottle` of ``key`` in ``store``."""
+    found = _throttles.get((store, key))
+    if found is None:
+        with _lock:
+            found = _throttles.setdefault((store, key), KeyThrottle(key, store))
+    return found
+
+
+def retry_budget(store: Store, name: str) -> RetryBudget:
+    """The `RetryBudget` called ``name`` in ``store``."""
+    found = _budgets.get((store, name))
+    if found is None:
+        with _lock:
+            found = _budgets.setdefault((store, name), RetryBudget(name, store))
+    return found
+
+
+def reset() -> None:
+    """Forget every block, pacer and retry budget of this process (for tests)."""
+    with _lock:
+        _throttles.clear()
+        _budgets.clear()
+        _DEFAULT_STORE.clear()
