@@ -1,4 +1,4 @@
-"""The built wheel ships the presets: every preset and profile loads from an installed wheel."""
+"""The built wheel is complete: every module imports and every preset loads from it alone."""
 
 from __future__ import annotations
 
@@ -6,16 +6,24 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "src" / "llm_retry"
 
 CHECK = """
-import json, llm_retry, llm_retry.presets as p
+import importlib, json, pkgutil, sys
+import llm_retry, llm_retry.presets as p
+modules = sorted(m.name for m in pkgutil.walk_packages(llm_retry.__path__, "llm_retry."))
+for name in modules:
+    importlib.import_module(name)
 loaded = {name: [p.load_preset(name, prof).attempts for prof in p.PROFILES]
           for name in p.available_presets()}
-print(json.dumps({"file": llm_retry.__file__, "presets": loaded,
-                  "sources": p.available_presets()}))
+print(json.dumps({"file": llm_retry.__file__, "modules": modules, "presets": loaded,
+                  "sources": p.available_presets(),
+                  "loaded_from": sorted({m.__file__ for n, m in sys.modules.items()
+                                         if n.startswith("llm_retry") and m.__file__})}))
 """
 
 
@@ -26,21 +34,26 @@ def run(*args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
-def test_presets_load_from_the_installed_wheel(tmp_path):
-    """A wheel built from this tree, installed on its own, loads every preset and profile."""
+def source_modules() -> set[str]:
+    """Every module of the source tree, as a dotted name."""
+    names = set()
+    for path in SOURCE.rglob("*.py"):
+        parts = path.relative_to(SOURCE.parent).with_suffix("").parts
+        names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names - {"llm_retry", "llm_retry.__main__"}
+
+
+def test_wheel_has_every_module_and_loads_every_preset(tmp_path):
+    """A wheel built from this tree, alone on the path, imports every module and loads presets.
+
+    Python runs with -S so the editable install of the source tree (a .pth import hook) cannot
+    supply a module the wheel forgot; the dependencies come from site-packages on PYTHONPATH.
+    """
     wheels, target = tmp_path / "wheels", tmp_path / "site"
     run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "-q",
-        "--no-deps",
-        "--no-build-isolation",
-        "-w",
-        str(wheels),
-        str(ROOT),
-    )
+        sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+        "-w", str(wheels), str(ROOT),
+    )  # fmt: skip
     (wheel,) = wheels.glob("llm_retry-*.whl")
     run(
         sys.executable,
@@ -55,12 +68,13 @@ def test_presets_load_from_the_installed_wheel(tmp_path):
     )
     assert (target / "llm_retry" / "policies" / "deepseek.toml").is_file()
     assert (target / "llm_retry" / "py.typed").is_file()
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    site = sysconfig.get_paths()["purelib"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), site])}
     env.pop("LLM_RETRY_POLICIES", None)
-    out = run(sys.executable, "-c", CHECK, env=env)
-
-    result = json.loads(out)
+    result = json.loads(run(sys.executable, "-S", "-c", CHECK, env=env))
     assert result["file"].startswith(str(target))
+    assert all(path.startswith(str(target)) for path in result["loaded_from"])
+    assert source_modules() <= set(result["modules"])
     assert set(result["presets"]) == {"anthropic", "deepseek", "generic", "openai"}
     assert result["presets"]["deepseek"] == [3, 3, 5]
     assert all(source.startswith("llm_retry/policies/") for source in result["sources"].values())

@@ -52,16 +52,6 @@ async def _aadmit(guard: Guard, name: str, attempt: int) -> Admission:
     return admission
 
 
-def _strategies(run: RetryRun) -> dict[str, Any]:
-    return {
-        "retry": run.retry,
-        "wait": run.wait,
-        "stop": run.stop,
-        "before_sleep": run.before_sleep,
-        "reraise": True,
-    }
-
-
 def _stop_retries(run: RetryRun, admission: Admission) -> None:
     """Before a retry: take the guard's ticket, or leave tenacity's loop if it said stop."""
     if admission.stop is not None:
@@ -123,7 +113,7 @@ def call_sync(guard: Guard, policy: Callable[[Exception], Policy], name: str, ca
         if state.attempt_number > 1:
             _stop_retries(run, _admit(guard, name, state.attempt_number))
 
-    retrying = tenacity.Retrying(sleep=_clock.pause, before=before, **_strategies(run))
+    retrying = tenacity.Retrying(sleep=_clock.pause, before=before, **run.strategies())
     result: Any
     try:
         result = retrying(attempt, *args, **kw)
@@ -193,7 +183,7 @@ async def call_async(
         if state.attempt_number > 1:
             _stop_retries(run, await _aadmit(guard, name, state.attempt_number))
 
-    retrying = tenacity.AsyncRetrying(sleep=_clock.apause, before=before, **_strategies(run))
+    retrying = tenacity.AsyncRetrying(sleep=_clock.apause, before=before, **run.strategies())
     result: Any
     try:
         result = await retrying(attempt, *args, **kw)

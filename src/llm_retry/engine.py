@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _clock, sdk
 from ._outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
@@ -162,6 +162,16 @@ class RetryRun:
         return _clock.now() - self.start
 
     # -- tenacity strategies -------------------------------------------------------------
+    def strategies(self) -> dict[str, Any]:
+        """Keyword arguments for tenacity's ``Retrying``/``AsyncRetrying``, all from this run."""
+        return {
+            "retry": self.retry,
+            "wait": self.wait,
+            "stop": self.stop,
+            "before_sleep": self.before_sleep,
+            "reraise": True,
+        }
+
     def retry(self, state: RetryCallState) -> bool:
         """Classify the attempt's outcome; plan the next step; say whether to retry."""
         outcome = state.outcome

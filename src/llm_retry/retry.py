@@ -93,16 +93,6 @@ def _areplay(first: BaseException, wrapped: Callable[..., Any]) -> Callable[...,
     return attempt
 
 
-def _strategies(run: RetryRun) -> dict[str, Any]:
-    return {
-        "retry": run.retry,
-        "wait": run.wait,
-        "stop": run.stop,
-        "before_sleep": run.before_sleep,
-        "reraise": True,
-    }
-
-
 def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
 
@@ -110,7 +100,7 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
     ) -> Any:
         run = RetryRun(_resolve(source, first), name, start)
-        retrying = tenacity.Retrying(sleep=_clock.pause, **_strategies(run))
+        retrying = tenacity.Retrying(sleep=_clock.pause, **run.strategies())
         try:
             result: Any = retrying(_replay(first, wrapped), *args, **kwargs)
         except BaseException as exc:
@@ -140,7 +130,7 @@ def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
     ) -> Any:
         run = RetryRun(_resolve(source, first), name, start)
-        retrying = tenacity.AsyncRetrying(sleep=_clock.apause, **_strategies(run))
+        retrying = tenacity.AsyncRetrying(sleep=_clock.apause, **run.strategies())
         try:
             result: Any = await retrying(_areplay(first, wrapped), *args, **kwargs)
         except BaseException as exc:
