@@ -1,14 +1,23 @@
-"""Shared fixtures: every test starts from the default profile, presets and real clock."""
+"""Shared fixtures: every test starts from the default profile, presets and real clock.
+
+Modules also share, on request, a fault server with real OpenAI and Anthropic clients on it and
+a reset of the budgets' local state; the fakes they share are plain code in ``helpers``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anthropic
+import openai
 import pytest
 
 from llm_retry import _clock, presets
+from llm_retry import throttle as throttle_state
+from llm_retry.testing import FaultServer
 
 pytest_plugins = ["redis_server"]
+pytest.register_assert_rewrite("helpers")
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +31,32 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     presets.use_profile(None)
     presets.clear_cache()
     _clock.use(clock)
+
+
+@pytest.fixture
+def fresh_budgets() -> Iterator[None]:
+    """Start and end the test without blocks, pacers or retry budgets from other tests."""
+    throttle_state.reset()
+    yield
+    throttle_state.reset()
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    """A fault server for one test."""
+    with FaultServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def gpt(server: FaultServer) -> Iterator[openai.OpenAI]:
+    """A real OpenAI client on the fault server, SDK retries off."""
+    with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
+        yield client
+
+
+@pytest.fixture
+def claude(server: FaultServer) -> Iterator[anthropic.Anthropic]:
+    """A real Anthropic client on the fault server, SDK retries off."""
+    with anthropic.Anthropic(base_url=server.root_url, api_key="k", max_retries=0) as client:
+        yield client

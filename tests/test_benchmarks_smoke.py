@@ -1,26 +1,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from helpers import run_python
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = REPO_ROOT / "benchmarks" / "bench_overhead.py"
+BENCHMARKS = REPO_ROOT / "benchmarks"
+
+
+def quick_json(script: Path, *, timeout: float) -> dict:
+    """Run a benchmark script's ``--quick --json`` from the repository root; its JSON report."""
+    return json.loads(run_python(str(script), "--quick", "--json", timeout=timeout, cwd=REPO_ROOT))
 
 
 def test_bench_overhead_quick_json_runs() -> None:
     """The overhead benchmark's quick run exits 0 and reports llm_retry and tenacity timings."""
-    proc = subprocess.run(  # noqa: S603 - our own script, run by this interpreter
-        [sys.executable, str(SCRIPT), "--quick", "--json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = quick_json(BENCHMARKS / "bench_overhead.py", timeout=120)
     for mode in ("sync", "async"):
         rows = {row["name"]: row for row in report[mode]}
         for name in ("llm_retry", "tenacity"):
@@ -29,16 +25,7 @@ def test_bench_overhead_quick_json_runs() -> None:
 
 def test_bench_circuit_quick_json_runs() -> None:
     """The circuit benchmark's quick run exits 0 and reports every outage and overhead row."""
-    proc = subprocess.run(  # noqa: S603 - our own script, run by this interpreter
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_circuit.py"), "--quick", "--json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = quick_json(BENCHMARKS / "bench_circuit.py", timeout=120)
     outage = {row["name"]: row for row in report["outage"]}
     for name in ("naive tenacity", "openai max_retries=2", "@llm_retry + @circuit"):
         assert outage[name]["requests_during_outage"] > 0, (name, outage[name])
@@ -52,16 +39,7 @@ def test_bench_circuit_quick_json_runs() -> None:
 
 def test_bench_burst_quick_json_runs() -> None:
     """The burst benchmark's quick run exits 0 and reports a row for every client."""
-    proc = subprocess.run(  # noqa: S603 - our own script, run by this interpreter
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "bench_burst.py"), "--quick", "--json"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = quick_json(BENCHMARKS / "bench_burst.py", timeout=180)
     rows = {row["name"]: row for row in report["rows"]}
     for name in (
         "openai max_retries=2",

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import HTTPError, flaky
 from llm_retry import (
     Backoff,
     BudgetExhaustedError,
@@ -21,7 +22,6 @@ from llm_retry import (
     remaining,
     use_profile,
 )
-from llm_retry import throttle as throttle_state
 from llm_retry.testing import capture_events, no_wait
 
 POLICY = Policy(
@@ -32,41 +32,14 @@ POLICY = Policy(
 )
 
 
-class HTTPError(Exception):
-    """An error with a status and headers, as any HTTP client might raise."""
-
-    def __init__(self, status_code, headers=None):
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
-        self.headers = headers or {}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_budgets():
-    """Every test starts without blocks, pacers or retry budgets from earlier tests."""
-    throttle_state.reset()
-    yield
-    throttle_state.reset()
-
-
-def failing(*errors, seen=None):
-    """A callable raising ``errors`` in turn, then returning "ok"; records remaining()."""
-    pending = list(errors)
-
-    def call(*args, **kwargs):
-        if seen is not None:
-            seen.append(remaining())
-        if pending:
-            raise pending.pop(0)
-        return "ok"
-
-    return call
+pytestmark = pytest.mark.usefixtures("fresh_budgets")
 
 
 def test_a_wait_crossing_the_deadline_is_not_slept():
     """The wait that would cross the deadline gives up at once, saying how much was left."""
     seen = []
-    ask = budget(total=10)(llm_retry(policy=POLICY)(failing(*[HTTPError(503)] * 5, seen=seen)))
+    body = flaky(*[HTTPError(503)] * 5, on_call=lambda: seen.append(remaining()))
+    ask = budget(total=10)(llm_retry(policy=POLICY)(body))
     with no_wait() as clock, capture_events() as events, pytest.raises(HTTPError) as caught:
         ask()
     assert clock.waits == [4.0]
@@ -91,9 +64,7 @@ def test_a_wait_crossing_the_deadline_is_not_slept():
 
 def test_a_server_hint_past_the_deadline_gives_up_with_the_hint():
     """A Retry-After longer than what is left is not slept either."""
-    ask = budget(total=5.1)(
-        llm_retry(policy=POLICY)(failing(HTTPError(429, {"Retry-After": "12"})))
-    )
+    ask = budget(total=5.1)(llm_retry(policy=POLICY)(flaky(HTTPError(429, {"Retry-After": "12"}))))
     with no_wait() as clock, pytest.raises(HTTPError) as caught:
         ask()
     assert clock.waits == []
@@ -102,7 +73,7 @@ def test_a_server_hint_past_the_deadline_gives_up_with_the_hint():
 
 def test_success_inside_the_budget_is_untouched():
     """A call that recovers within the deadline returns normally, with its waits."""
-    ask = budget(total=30)(llm_retry(policy=POLICY)(failing(HTTPError(503), HTTPError(503))))
+    ask = budget(total=30)(llm_retry(policy=POLICY)(flaky(HTTPError(503), HTTPError(503))))
     with no_wait() as clock:
         assert ask() == "ok"
     assert clock.waits == [4.0, 8.0]
@@ -194,7 +165,7 @@ def test_a_budget_without_a_total_still_gives_attempt_timeouts():
 def test_a_spent_deadline_raises_budget_exhausted_before_any_attempt():
     """A nested call made after the outer deadline passed is not made, with the cause chained."""
     first = HTTPError(503)
-    body = failing(first)
+    body = flaky(first)
     calls = []
 
     @llm_retry(policy=POLICY.evolve(attempts=1))

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
+from helpers import HTTPError, run_python
 from llm_retry import Backoff, Policy, Retry, budget, llm_retry
-from llm_retry import throttle as throttle_state
 from llm_retry.retry_budget import Limit, RetryBudget
 from llm_retry.stores import RedisStore
 from llm_retry.testing import capture_events, no_wait
@@ -24,33 +24,12 @@ POLICY = Policy(
 )
 
 
-class HTTPError(Exception):
-    """An HTTP failure with a status."""
-
-    def __init__(self, status_code):
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
+pytestmark = pytest.mark.usefixtures("fresh_budgets")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_budgets():
-    """Every test starts without local budget state."""
-    throttle_state.reset()
-    yield
-    throttle_state.reset()
-
-
-def run_python(code: str) -> dict:
+def python_json(code: str) -> dict:
     """Run ``code`` in a fresh interpreter (another process) and return the JSON it prints."""
-    proc = subprocess.run(  # noqa: S603 - this interpreter, our own code
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(run_python("-c", textwrap.dedent(code), timeout=60).strip().splitlines()[-1])
 
 
 STORM = """
@@ -115,7 +94,7 @@ def test_a_storm_in_two_processes_shares_one_retry_budget(redis_server):
 def test_a_block_set_in_another_process_holds_calls_here(redis_server):
     """A 429's block recorded by another process makes this process's call wait it out."""
     key = f"k-{uuid.uuid4()}"
-    run_python(
+    python_json(
         f"""
         import json, time
         from llm_retry.stores import RedisStore

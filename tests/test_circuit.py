@@ -9,17 +9,10 @@ import threading
 import openai
 import pytest
 
+from helpers import HTTPError, flaky
 from llm_retry import CircuitOpenError, PolicyError, circuit, llm_retry
 from llm_retry.stores import MemoryStore
 from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
-
-
-class HTTPError(Exception):
-    """An error with a status."""
-
-    def __init__(self, status_code: int) -> None:
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
 
 
 def failing(status: int):
@@ -68,15 +61,8 @@ def test_opens_after_consecutive_failures_and_rejects_without_calling(store):
 def test_half_open_probe_success_closes(store):
     """After the break one probe goes through; its success closes the circuit."""
     breaker = circuit("svc", store=store, failures=1, break_duration=10)
-    outcomes = [HTTPError(503), None, None]
-
-    @breaker
-    def call() -> str:
-        outcome = outcomes.pop(0)
-        if outcome:
-            raise outcome
-        return "ok"
-
+    body = flaky(HTTPError(503))
+    call = breaker(body)
     with no_wait() as clock, capture_events() as events:
         with pytest.raises(HTTPError):
             call()
@@ -86,6 +72,7 @@ def test_half_open_probe_success_closes(store):
         assert call() == "ok"
         assert breaker.state().state == "closed"
         assert call() == "ok"
+    assert body.calls == 3
     names = [e["event"] for e in events]
     assert names == [
         "llm_retry.circuit_open",

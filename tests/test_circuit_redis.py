@@ -10,6 +10,7 @@ import time
 import pytest
 import redis
 
+from helpers import run_python
 from llm_retry import CircuitOpenError, circuit
 from llm_retry.breaker import BreakerState
 from llm_retry.stores import JSONCodec, MemoryStore, RedisStore
@@ -24,17 +25,10 @@ class Down(Exception):
     status_code = 503
 
 
-def run_python(code: str, *args: str) -> str:
-    """Run Python code in a separate process and return what it printed."""
-    done = subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]  # events are printed before the answer
+def last_line(code: str, *args: str) -> str:
+    """Run Python code in a separate process and return the last line it printed."""
+    printed = run_python("-c", code, *args, timeout=120)
+    return printed.strip().splitlines()[-1]  # events are printed before the answer
 
 
 TRIP = """
@@ -58,7 +52,7 @@ print(breaker.state().state)
 
 def test_a_circuit_tripped_in_one_process_is_open_in_another(redis_server):
     """Another process trips the circuit; this one sees it open and is rejected."""
-    assert run_python(TRIP, redis_server.url).strip() == "open"
+    assert last_line(TRIP, redis_server.url).strip() == "open"
     breaker = circuit("shared", store=RedisStore(redis_server.url), failures=2)
     calls = []
     with pytest.raises(CircuitOpenError) as caught:

@@ -1,12 +1,14 @@
 """The documentation's generated tables and code examples, checked against the code.
 
-Conventions in ``docs/*.md`` (invisible in the rendered site):
+Conventions in ``docs/**/*.md``, the provider recipes in ``docs/recipes/`` included (invisible in
+the rendered site):
 
 - ``<!-- test: run -->`` on the line before a fenced ``python`` block runs that block. The run
   blocks of one page share one namespace and run in page order, like a doctest session, so a
   later block may use names an earlier one defined. Every ``test_*`` function a block defines
   is then called with no arguments. Examples must not sleep or reach the network: they use
-  ``llm_retry.testing.no_wait`` and the local ``FaultServer``.
+  ``llm_retry.testing.no_wait`` and the local ``FaultServer``. They read API keys from the
+  environment as real code does; fake ones are set here.
 - ``<!-- test: output -->`` on the line before a fenced ``text`` block makes that block the
   exact standard output of the run block before it.
 - ``<!-- test: cli -->`` on the line before a fenced ``text`` block makes it a terminal
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import gc
 import importlib.util
 import io
 import os
@@ -32,9 +35,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-import structlog
 
-from llm_retry import PolicyError, _schema, cli
+from llm_retry import PolicyError, _schema, cli, sdk
+from llm_retry.cli import quiet_logs
 from llm_retry.presets import PROFILES, Preset, load_preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +45,12 @@ DOCS = ROOT / "docs"
 SOURCE = ROOT / "src" / "llm_retry"
 MARKER = re.compile(r"^<!-- test: (run|output|cli) -->$")
 FENCE = re.compile(r"^```(\w*)")
+PAGES = sorted(DOCS.rglob("*.md"))
+FAKE_KEYS = {
+    "DEEPSEEK_API_KEY": "sk-recipe-test",
+    "OPENAI_API_KEY": "sk-recipe-test",
+    "ANTHROPIC_API_KEY": "sk-ant-recipe-test",
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,11 @@ def fenced(page: Path, language: str) -> list[str]:
     return re.findall(pattern, page.read_text(encoding="utf-8"), re.M | re.S)
 
 
+def page_id(page: Path) -> str:
+    """The page's path below ``docs/``, such as ``recipes/openai.md``."""
+    return page.relative_to(DOCS).as_posix()
+
+
 def blocks(page: Path) -> list[Block]:
     """The marked blocks of ``page``, in order; a marker not followed by a fence is an error."""
     lines = page.read_text(encoding="utf-8").splitlines()
@@ -69,7 +83,7 @@ def blocks(page: Path) -> list[Block]:
         if marker is None:
             continue
         fence = FENCE.match(lines[index + 1]) if index + 1 < len(lines) else None
-        assert fence is not None, f"{page.name}:{index + 1}: marker not followed by a fence"
+        assert fence is not None, f"{page_id(page)}:{index + 1}: marker not followed by a fence"
         end = next(i for i in range(index + 2, len(lines)) if lines[i].startswith("```"))
         code = "\n".join(lines[index + 2 : end])
         found.append(Block(marker[1], fence[1], code, index + 3))
@@ -87,21 +101,6 @@ def load_hooks() -> ModuleType:
 
 
 @contextlib.contextmanager
-def quiet_structlog():
-    """Keep llm-retry's events out of the captured output; restore structlog afterwards."""
-    configured = structlog.is_configured()
-    saved = structlog.get_config()
-    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
-    try:
-        yield
-    finally:
-        if configured:
-            structlog.configure(**saved)
-        else:
-            structlog.reset_defaults()
-
-
-@contextlib.contextmanager
 def restored_environ():
     """Undo any change an example makes to ``os.environ``."""
     saved = dict(os.environ)
@@ -112,9 +111,10 @@ def restored_environ():
         os.environ.update(saved)
 
 
-PAGES_WITH_EXAMPLES = sorted(
-    page.name for page in DOCS.glob("*.md") if any(b.kind == "run" for b in blocks(page))
-)
+PAGES_WITH_EXAMPLES = [
+    page_id(page) for page in PAGES if any(b.kind == "run" for b in blocks(page))
+]
+RECIPES = sorted(page.name for page in (DOCS / "recipes").glob("*.md"))
 
 
 def test_the_decision_model_page_has_runnable_examples():
@@ -122,12 +122,23 @@ def test_the_decision_model_page_has_runnable_examples():
     assert "decisions.md" in PAGES_WITH_EXAMPLES
 
 
+def test_every_provider_has_a_recipe():
+    """DeepSeek, OpenAI, Anthropic and plain HTTP each have a page with runnable examples."""
+    assert set(RECIPES) >= {"deepseek.md", "openai.md", "anthropic.md", "http.md"}
+    for page in RECIPES:
+        assert any(block.kind == "run" for block in blocks(DOCS / "recipes" / page)), page
+        assert f"recipes/{page}" in PAGES_WITH_EXAMPLES, page
+
+
 @pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES)
-def test_page_examples_run_and_print_what_the_page_shows(page):
+def test_page_examples_run_and_print_what_the_page_shows(page, monkeypatch):
     """Every marked example of the page runs, and its output matches the page's output block."""
+    for key, value in FAKE_KEYS.items():
+        monkeypatch.setenv(key, value)
+    sdk.forget()
     namespace: dict[str, object] = {"__name__": "__main__"}
     printed = None
-    with quiet_structlog(), restored_environ():
+    with quiet_logs(), restored_environ():
         for block in blocks(DOCS / page):
             where = f"docs/{page}:{block.line}"
             if block.kind == "cli":  # run by test_cli_transcripts_print_what_the_page_shows
@@ -145,6 +156,9 @@ def test_page_examples_run_and_print_what_the_page_shows(page):
                     if name.startswith("test_") and callable(namespace[name]):
                         namespace[name]()
             printed = out.getvalue()
+    # Failed SDK streams wait in reference cycles for the collector, and openai's finalizer
+    # misbehaves while httpx is half-imported (a later page's `import httpx`): collect here.
+    gc.collect()
 
 
 def test_hook_replaces_every_preset_marker():
@@ -188,8 +202,8 @@ def test_deepseek_worked_example_table_matches_the_preset():
 
 
 TRANSCRIPTS = [
-    pytest.param(block, id=f"{page.name}:{block.line}")
-    for page in sorted(DOCS.glob("*.md"))
+    pytest.param(block, id=f"{page_id(page)}:{block.line}")
+    for page in PAGES
     for block in blocks(page)
     if block.kind == "cli"
 ]
@@ -222,8 +236,8 @@ def build_every_profile(text: str, source: str) -> None:
 
 
 TOML_PRESETS = [
-    pytest.param(text, id=f"{page.name}#{index}")
-    for page in sorted(DOCS.glob("*.md"))
+    pytest.param(text, id=f"{page_id(page)}#{index}")
+    for page in PAGES
     for index, text in enumerate(fenced(page, "toml"))
     if "[statuses]" in text
 ]

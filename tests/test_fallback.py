@@ -8,6 +8,7 @@ import inspect
 import openai
 import pytest
 
+from helpers import HTTPError
 from llm_retry import (
     Backoff,
     BudgetExhaustedError,
@@ -31,15 +32,6 @@ POLICY = Policy(
 )
 
 
-class HTTPError(Exception):
-    """An HTTP failure with a status and an optional provider code in its body."""
-
-    def __init__(self, status_code, code=None):
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
-        self.body = {"error": {"code": code}} if code else None
-
-
 def test_a_keyword_swap_advances_after_retries_are_exhausted():
     """model=[a, b]: a fails its retries, b answers; one fallback event with the reason."""
     seen = []
@@ -60,7 +52,7 @@ def test_a_keyword_swap_advances_after_retries_are_exhausted():
     assert advance["next"] == "model='flash'"
     assert advance["alternative"] == 2
     assert advance["of"] == 2
-    assert advance["error"] == "test_fallback.HTTPError"
+    assert advance["error"] == "helpers.HTTPError"
     assert "attempts exhausted (2 of 2)" in advance["reason"]
 
 

@@ -7,6 +7,7 @@ import logging
 import pytest
 import structlog
 
+from helpers import HTTPError, flaky
 from llm_retry import Backoff, Policy, Retry, llm_retry
 from llm_retry.events import emit
 from llm_retry.instrumentation import default_hooks, get_hooks, set_hooks
@@ -39,27 +40,6 @@ POLICY = Policy(
 )
 
 
-class Upstream(Exception):
-    """An HTTP failure with a status."""
-
-    def __init__(self, status_code, headers=None):
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
-        self.headers = headers or {}
-
-
-def flaky(*errors):
-    """A function raising ``errors`` in turn, then returning "ok"."""
-    pending = list(errors)
-
-    def call():
-        if pending:
-            raise pending.pop(0)
-        return "ok"
-
-    return call
-
-
 @pytest.fixture(autouse=True)
 def _restore_hooks():
     """Every test goes back to the auto-detected hooks."""
@@ -70,9 +50,11 @@ def _restore_hooks():
 def run_calls():
     """One call that recovers after a 503 and a 429 (Retry-After 4), one that gives up."""
     with no_wait():
-        assert llm_retry(policy=POLICY)(flaky(Upstream(503), Upstream(429, {"Retry-After": "4"})))()
-        with pytest.raises(Upstream):
-            llm_retry(policy=POLICY)(flaky(*[Upstream(503)] * 3))()
+        assert llm_retry(policy=POLICY)(
+            flaky(HTTPError(503), HTTPError(429, {"Retry-After": "4"}))
+        )()
+        with pytest.raises(HTTPError):
+            llm_retry(policy=POLICY)(flaky(*[HTTPError(503)] * 3))()
 
 
 def summed(registry, name, **labels):
@@ -181,7 +163,7 @@ def test_a_broken_hook_never_breaks_a_call(caplog):
 
     set_hooks([broken])
     with no_wait(), caplog.at_level(logging.WARNING, logger="llm_retry"):
-        assert llm_retry(policy=POLICY)(flaky(Upstream(503), Upstream(503)))() == "ok"
+        assert llm_retry(policy=POLICY)(flaky(HTTPError(503), HTTPError(503)))() == "ok"
     reports = [r for r in caplog.records if "instrumentation hook" in r.getMessage()]
     assert len(reports) == 1
 
@@ -202,7 +184,7 @@ def unconfigured_structlog():
 def test_stdlib_logging_when_structlog_is_not_configured(unconfigured_structlog, caplog, capsys):
     """Without a structlog setup, events are logging records on 'llm_retry', not stdout."""
     with no_wait(), caplog.at_level(logging.INFO, logger="llm_retry"):
-        llm_retry(policy=POLICY)(flaky(Upstream(503)))()
+        llm_retry(policy=POLICY)(flaky(HTTPError(503)))()
     records = [r for r in caplog.records if r.name == "llm_retry"]
     assert [r.llm_retry["event"] for r in records] == [
         "llm_retry.attempt_failed",
@@ -218,6 +200,6 @@ def test_stdlib_logging_when_structlog_is_not_configured(unconfigured_structlog,
 def test_structlog_when_configured(caplog):
     """Once structlog is configured, events go through it and not to logging."""
     with no_wait(), structlog.testing.capture_logs() as logs, caplog.at_level(logging.INFO):
-        llm_retry(policy=POLICY)(flaky(Upstream(503)))()
+        llm_retry(policy=POLICY)(flaky(HTTPError(503)))()
     assert logs[0]["event"] == "llm_retry.attempt_failed"
     assert not [r for r in caplog.records if r.name == "llm_retry"]

@@ -8,6 +8,7 @@ from typing import get_type_hints
 
 import pytest
 
+from helpers import HTTPError, flaky
 from llm_retry import Backoff, Fail, Policy, PolicyError, Retry, llm_retry
 from llm_retry.testing import capture_events, no_wait
 
@@ -21,29 +22,6 @@ POLICY = Policy(
     backoff=Backoff(base=1, cap=8, jitter="none"),
     attempts=4,
 )
-
-
-class HTTPError(Exception):
-    """An error with a status and headers, as any HTTP client might raise."""
-
-    def __init__(self, status_code, headers=None):
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
-        self.headers = headers or {}
-
-
-def flaky(*errors):
-    """A callable raising ``errors`` in turn, then returning "ok"; counts its calls."""
-    pending = list(errors)
-
-    def call(*args, **kwargs):
-        call.calls += 1
-        if pending:
-            raise pending.pop(0)
-        return "ok"
-
-    call.calls = 0
-    return call
 
 
 def test_success_first_time_makes_one_call_and_no_events():
@@ -370,7 +348,7 @@ def test_attempt_failed_event_fields():
         "reason": "no money",
         "fix": "top up",
     }
-    assert failed["error"] == "test_retry.HTTPError"
+    assert failed["error"] == "helpers.HTTPError"
     assert failed["callable"].endswith("flaky.<locals>.call")
     assert gave_up["event"] == "llm_retry.gave_up"
     assert gave_up["attempts"] == 1

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
+from helpers import HTTPError
 from llm_retry import Backoff, Policy, Retry, budget, llm_retry
-from llm_retry import throttle as throttle_state
 from llm_retry.retry_budget import EMPTY, Limit, RetryBudget, deposit, withdraw
 from llm_retry.stores import MemoryStore
 from llm_retry.testing import capture_events, no_wait
@@ -24,20 +24,7 @@ CALLERS = 200
 ALLOWED = 0.2 * CALLERS + 1 * 10  # ratio * calls + min_retries_per_sec * window
 
 
-class HTTPError(Exception):
-    """An HTTP failure with a status."""
-
-    def __init__(self, status_code):
-        super().__init__(f"HTTP {status_code}")
-        self.status_code = status_code
-
-
-@pytest.fixture(autouse=True)
-def _fresh_budgets():
-    """Every test starts without retry budgets from earlier tests."""
-    throttle_state.reset()
-    yield
-    throttle_state.reset()
+pytestmark = pytest.mark.usefixtures("fresh_budgets")
 
 
 def test_withdrawals_stay_under_ratio_plus_floor():

@@ -15,16 +15,9 @@ import openai
 import pytest
 
 from llm_retry import llm_retry
-from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
+from llm_retry.testing import Reply, capture_events, no_wait
 
 MESSAGES = [{"role": "user", "content": "ping"}]
-
-
-@pytest.fixture
-def server():
-    """A fault server for one test."""
-    with FaultServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from llm_retry import llm_retry, sdk
 from llm_retry.sdk import without_retries
-from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
+from llm_retry.testing import Reply, capture_events, no_wait
 from llm_retry.testing._factories import _http_module
 
 MESSAGES = [{"role": "user", "content": "ping"}]
@@ -23,13 +23,6 @@ def _forget_warnings():
     sdk.forget()
     yield
     sdk.forget()
-
-
-@pytest.fixture
-def server():
-    """A fault server for one test."""
-    with FaultServer() as srv:
-        yield srv
 
 
 def warnings_in(events):

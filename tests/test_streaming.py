@@ -17,7 +17,7 @@ import pytest
 
 from llm_retry import Policy, PolicyError, Retry, llm_retry
 from llm_retry._relay import is_output
-from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
+from llm_retry.testing import Reply, capture_events, no_wait
 
 MESSAGES = [{"role": "user", "content": "ping"}]
 try:  # openai >= 3 and anthropic >= 1 are built on httpx2; older releases on httpx
@@ -30,27 +30,6 @@ try:  # openai >= 3 and anthropic >= 1 are built on httpx2; older releases on ht
     )
 except ImportError:  # pragma: no cover - the old-SDK environment
     BROKEN = (openai.APIConnectionError, httpx.TransportError)
-
-
-@pytest.fixture
-def server():
-    """A fault server for one test."""
-    with FaultServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def gpt(server):
-    """A real OpenAI client on the fault server, SDK retries off."""
-    with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def claude(server):
-    """A real Anthropic client on the fault server, SDK retries off."""
-    with anthropic.Anthropic(base_url=server.root_url, api_key="k", max_retries=0) as client:
-        yield client
 
 
 def named(events, name):

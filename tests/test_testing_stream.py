@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from llm_retry.testing import FaultServer, Reply
+from llm_retry.testing import Reply
 from llm_retry.testing._sse import split_content
 
 MESSAGES = [{"role": "user", "content": "ping"}]
@@ -20,27 +20,6 @@ try:  # openai >= 3 and anthropic >= 1 are built on httpx2; older releases on ht
     )
 except ImportError:  # pragma: no cover - the old-SDK environment
     TRANSPORT_ERRORS = (httpx.TransportError,)
-
-
-@pytest.fixture
-def server():
-    """A fault server for one test."""
-    with FaultServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def gpt(server):
-    """A real OpenAI client on the fault server, SDK retries off."""
-    with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
-        yield client
-
-
-@pytest.fixture
-def claude(server):
-    """A real Anthropic client on the fault server, SDK retries off."""
-    with anthropic.Anthropic(base_url=server.root_url, api_key="k", max_retries=0) as client:
-        yield client
 
 
 def openai_text(client, into=None):

@@ -19,12 +19,7 @@ from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
 MESSAGES = [{"role": "user", "content": "ping"}]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_budgets():
-    """Every test starts without blocks or pacers from earlier tests."""
-    throttle_state.reset()
-    yield
-    throttle_state.reset()
+pytestmark = pytest.mark.usefixtures("fresh_budgets")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from llm_retry import InvalidResultError, Policy, PolicyError, Retry, llm_retry, load_preset
 from llm_retry._schema import parse
-from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
+from llm_retry.testing import Reply, capture_events, no_wait
 from llm_retry.testing._factories import anthropic_message_body, openai_completion_body
 from llm_retry.validators import (
     all_of,
@@ -24,20 +24,6 @@ from llm_retry.validators import (
 )
 
 MESSAGES = [{"role": "user", "content": "answer in json"}]
-
-
-@pytest.fixture
-def server():
-    """A fault server for one test."""
-    with FaultServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def gpt(server):
-    """A real OpenAI client on the fault server, SDK retries off."""
-    with openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0) as client:
-        yield client
 
 
 def extractor(client, **options):

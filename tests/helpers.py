@@ -1,0 +1,54 @@
+"""Shared fakes for the tests: an HTTP error, a callable that fails in turn, a child Python."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+
+class HTTPError(Exception):
+    """An HTTP failure with a status, headers and an optional provider code in its body."""
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: Mapping[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+        self.headers = headers or {}
+        self.body = {"error": {"code": code}} if code else None
+
+
+def flaky(*errors: BaseException, on_call: Callable[[], object] | None = None) -> Any:
+    """A callable raising ``errors`` in turn, then returning "ok"; counts calls in ``.calls``."""
+    pending = list(errors)
+
+    def call(*args: object, **kwargs: object) -> str:
+        call.calls += 1  # type: ignore[attr-defined]
+        if on_call is not None:
+            on_call()
+        if pending:
+            raise pending.pop(0)
+        return "ok"
+
+    call.calls = 0  # type: ignore[attr-defined]
+    return call
+
+
+def run_python(*args: str, timeout: float, cwd: Path | None = None) -> str:
+    """Run this interpreter with ``args`` in another process; assert it exits 0; its stdout."""
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own code and scripts
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
