@@ -307,14 +307,6 @@ class Circuit:
         return f"Circuit({self.name!r}, preset={self._preset!r})"
 
 
-def circuit(
-    name: str,
-    *,
-    preset: str | None = None,
-    policy: Policy | None = None,
-    key: Callable[..., object] | None = None,
-    store: Store | None = None,
-    **settings: Any,
-) -> Circuit:
-    """A circuit breaker named ``name``: use it as ``@circuit("deepseek")``; see `Circuit`."""
-    return Circuit(name, preset=preset, policy=policy, key=key, store=store, **settings)
+
+circuit = Circuit
+"""``circuit(name, ...)``: `Circuit` spelled as a decorator factory (``@circuit("deepseek")``)."""

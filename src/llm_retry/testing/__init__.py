@@ -23,7 +23,8 @@ from llm_retry.testing._factories import (
     openai_timeout,
 )
 from llm_retry.testing._modes import capture_events, no_wait
-from llm_retry.testing._server import FaultServer, RecordedRequest, Reply
+from llm_retry.testing._replies import RecordedRequest, Reply
+from llm_retry.testing._server import FaultServer
 
 __all__ = [
     "FaultServer",

@@ -12,7 +12,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from llm_retry.testing._server import Reply
+    from llm_retry.testing._replies import Reply
 
 __all__ = ["RateLimit"]
 
@@ -42,7 +42,7 @@ class RateLimit:
 
     def refusal(self, now: float) -> Reply | None:
         """Count a request at ``now``: ``None`` if admitted, else the 429 to answer it with."""
-        from llm_retry.testing._server import Reply  # noqa: PLC0415 - the server imports us
+        from llm_retry.testing._replies import Reply  # noqa: PLC0415 - the replies import us
 
         if self._anchor is None:
             self._anchor = now

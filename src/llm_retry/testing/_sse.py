@@ -30,7 +30,7 @@ from llm_retry.testing._factories import (
 )
 
 if TYPE_CHECKING:
-    from llm_retry.testing._server import RecordedRequest, Reply
+    from llm_retry.testing._replies import RecordedRequest, Reply
 
 __all__ = ["StreamPlan", "plan_stream", "split_content", "wants_stream"]
 
