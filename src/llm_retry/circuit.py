@@ -307,6 +307,5 @@ class Circuit:
         return f"Circuit({self.name!r}, preset={self._preset!r})"
 
 
-
 circuit = Circuit
 """``circuit(name, ...)``: `Circuit` spelled as a decorator factory (``@circuit("deepseek")``)."""
