@@ -33,10 +33,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import multiprocessing
-import platform
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -46,6 +44,7 @@ from typing import Any
 
 import openai
 
+import _bench
 from llm_retry import budget, llm_retry
 from llm_retry.stores import MemoryStore
 
@@ -266,9 +265,7 @@ def check_target(rows: list[Row]) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="small smoke run (CI)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser = _bench.arg_parser(__doc__, quick="small smoke run (CI)")
     parser.add_argument("-n", type=int, help="concurrent calls (default 100, quick 12)")
     parser.add_argument("-r", "--rate", type=float, help="requests admitted per second")
     parser.add_argument("--window", type=float, help="rate window in seconds (default 1)")
@@ -300,13 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.close()
     target = check_target(rows) if any(r.name == SUBJECT for r in rows) else None
-    environment = (
-        f"Python {platform.python_version()} on {platform.machine()} {platform.system()}, "
-        f"openai {openai.__version__}"
-    )
+    versions = f"{_bench.environment(implementation=False)}, openai {openai.__version__}"
     if args.json:
         report = {
-            "environment": environment,
+            "environment": versions,
             "n": args.n,
             "rate": args.rate,
             "retry_after": args.retry_after,
@@ -315,13 +309,12 @@ def main(argv: list[str] | None = None) -> int:
             "rows": [asdict(r) for r in rows],
             "target": target,
         }
-        print(json.dumps(report, indent=2))
-        return 0
+        return _bench.print_json(report)
     print(
         f"Burst: N={args.n} concurrent calls, R={args.rate:g}/s in {args.window:g} s windows, "
         f"Retry-After {args.retry_after:g} s"
     )
-    print(f"ideal wall time {ideal:.1f} s; {environment}")
+    print(f"ideal wall time {ideal:.1f} s; {versions}")
     print()
     print(format_table(rows))
     print()

@@ -57,9 +57,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import importlib
-import json
 import logging
 import math
 import platform
@@ -68,9 +66,7 @@ import sys
 import textwrap
 import threading
 import time
-import timeit
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -80,6 +76,7 @@ import structlog
 import tenacity
 import wrapt
 
+import _bench
 from llm_retry import circuit, llm_retry
 from llm_retry.presets import use_profile
 from llm_retry.stores import MemoryStore
@@ -400,56 +397,11 @@ def run_outage(s: Settings) -> tuple[list[OutageRow], dict[str, float], list[str
 # -- overhead ------------------------------------------------------------------------------
 
 
-def call(x: int) -> int:
-    """The function under test: succeeds at once."""
-    return x
-
-
-async def acall(x: int) -> int:
-    """The async function under test: succeeds at once."""
-    return x
-
-
-def passthru(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    """A wrapt decorator that does nothing: the floor any wrapt-based decorator pays."""
-    return wrapped(*args, **kwargs)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Garbage collection off for the block, as `timeit` does."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def time_sync(fn: Callable[[int], int], number: int) -> float:
-    """Seconds for ``number`` calls of ``fn(1)``."""
-    return timeit.Timer("f(1)", globals={"f": fn}).timeit(number)
-
-
-async def _await_loop(fn: Callable[[int], Awaitable[int]], number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        await fn(1)
-    return time.perf_counter() - start
-
-
-def time_async(fn: Callable[[int], Awaitable[int]], number: int) -> float:
-    """Seconds for ``number`` awaits of ``fn(1)``, inside one fresh event loop."""
-    with gc_paused():
-        return asyncio.run(_await_loop(fn, number))
-
-
 def overhead_candidates(mode: str) -> tuple[dict[str, Any], list[str]]:
     """Name -> decorated function for ``mode``, and a note for each peer not installed."""
-    fn: Any = call if mode == "sync" else acall
-    found: dict[str, Any] = {"bare call": fn}
-    found["wrapt pass-through"] = wrapt.decorator(passthru)(fn)
+    fn: Any = _bench.call if mode == "sync" else _bench.acall
+    found: dict[str, Any] = {_bench.BASELINE: fn}
+    found["wrapt pass-through"] = wrapt.decorator(_bench.passthru)(fn)
     found["@circuit"] = circuit(f"bench-{mode}", store=MemoryStore())(fn)
     stacked = circuit(f"bench-{mode}-stacked", store=MemoryStore())(fn)
     found["@llm_retry + @circuit"] = llm_retry(preset="deepseek")(stacked)
@@ -466,29 +418,9 @@ def overhead_candidates(mode: str) -> tuple[dict[str, Any], list[str]]:
     return found, skipped
 
 
-def best_seconds(found: dict[str, Any], mode: str, number: int, repeat: int) -> dict[str, float]:
-    """Each candidate's best repetition, in seconds per call; repetitions interleaved."""
-    runner: Callable[[Any, int], float] = time_sync if mode == "sync" else time_async
-    for fn in found.values():  # warm up: first-call caches, lazy imports
-        runner(fn, min(number, 1_000))
-    best = dict.fromkeys(found, math.inf)
-    for _ in range(repeat):
-        for name, fn in found.items():
-            best[name] = min(best[name], runner(fn, number) / number)
-    return best
-
-
 def to_timings(best: dict[str, float], reference: str) -> list[Timing]:
     """Microseconds per call, over the bare call, and as a multiple of the reference's."""
-    bare = best["bare call"]
-    ref = best.get(reference)
-    ref_over = None if ref is None else ref - bare
-    rows = []
-    for name, seconds in best.items():
-        over = seconds - bare
-        ratio = None if name == "bare call" or not ref_over or ref_over <= 0 else over / ref_over
-        rows.append(Timing(name, seconds * 1e6, over * 1e6, ratio))
-    return rows
+    return [Timing(*timing) for timing in _bench.over_baseline(best, reference)]
 
 
 REFERENCES = {"sync": "pybreaker", "async": "circuitbreaker"}
@@ -502,7 +434,9 @@ def run_overhead(number: int, repeat: int) -> tuple[dict[str, list[Timing]], lis
         for mode in ("sync", "async"):
             found, missing = overhead_candidates(mode)
             skipped += missing
-            results[mode] = to_timings(best_seconds(found, mode, number, repeat), REFERENCES[mode])
+            results[mode] = to_timings(
+                _bench.best_seconds(found, mode, number, repeat), REFERENCES[mode]
+            )
     return results, sorted(set(skipped))
 
 
@@ -553,15 +487,8 @@ def format_outage(rows: list[OutageRow], s: Settings) -> str:
 
 def format_timings(title: str, rows: list[Timing], reference: str) -> str:
     """An aligned text table of one mode's timings."""
-    width = max(len(row.name) for row in rows)
-    label = f"vs {reference}"
-    header = f"{'decorator':<{width}}  {'µs/call':>9}  {'over bare':>10}  {label:>18}"
-    lines = [title, header, "-" * len(header)]
-    for row in rows:
-        over = "-" if row.name == "bare call" else f"{row.overhead_us:+.3f}"
-        ratio = "-" if row.vs_reference is None else f"{row.vs_reference:.3f}x"
-        lines.append(f"{row.name:<{width}}  {row.total_us:>9.3f}  {over:>10}  {ratio:>18}")
-    return "\n".join(lines)
+    timings = [(r.name, r.total_us, r.overhead_us, r.vs_reference) for r in rows]
+    return _bench.timing_table(title, timings, reference, ratio_width=18)
 
 
 EXPLANATION = """\
@@ -589,12 +516,8 @@ def report_text(
     repeat: int,
     quick: bool,
 ) -> str:
-    environment = (
-        f"Python {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.machine()} {platform.system()}"
-    )
     lines = [
-        f"Circuit breakers, {environment}",
+        f"Circuit breakers, {_bench.environment()}",
         "",
         f"Outage: {s.workers} workers, 503 for {s.outage:g} s then 200, break {s.break_s:g} s, "
         f"run ends {s.tail:g} s after recovery (or when every worker has succeeded)",
@@ -618,9 +541,7 @@ def report_text(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run (CI)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser = _bench.arg_parser(__doc__)
     parser.add_argument("--workers", type=int, help="concurrent workers (20; quick 5)")
     parser.add_argument("--outage", type=float, help="seconds of 503s (5; quick 1)")
     parser.add_argument(
@@ -665,8 +586,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "seconds": round(time.perf_counter() - started, 1),
         }
-        print(json.dumps(report, indent=2))
-        return 0
+        return _bench.print_json(report)
     print(report_text(s, rows, naive, timings, skipped, args.number, args.repeat, args.quick))
     print(f"measured in {time.perf_counter() - started:.1f} s")
     return 0

@@ -34,25 +34,16 @@ and 1.5 µs per async call) and prints PASS or FAIL; the exit code is 0 either w
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import importlib
-import json
-import platform
 import sys
 import time
-import timeit
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import _bench
 from llm_retry import budget, llm_retry
 
-SyncFn = Callable[[int], int]
-AsyncFn = Callable[[int], Awaitable[int]]
-
-BASELINE = "bare call"
 REFERENCE = "tenacity"
 SUBJECT = "llm_retry"
 TARGETS_US = {"sync": 1.0, "async": 1.5}
@@ -60,23 +51,13 @@ DEFAULT_NUMBER, DEFAULT_REPEAT = 5_000, 20  # many short repetitions: min() find
 QUICK_NUMBER, QUICK_REPEAT = 2_000, 2
 
 
-def call(x: int) -> int:
-    """The function under test: succeeds at once."""
-    return x
-
-
-async def acall(x: int) -> int:
-    """The async function under test: succeeds at once."""
-    return x
-
-
 @dataclass(frozen=True)
 class Candidate:
     """One row of the tables: a decorator applied to `call` and to `acall`."""
 
     name: str
-    sync: SyncFn
-    async_: AsyncFn
+    sync: _bench.SyncFn
+    async_: _bench.AsyncFn
 
 
 @dataclass(frozen=True)
@@ -93,19 +74,19 @@ class Row:
 
 
 def _bare() -> Candidate:
-    return Candidate(BASELINE, call, acall)
+    return Candidate(_bench.BASELINE, _bench.call, _bench.acall)
 
 
 def _llm_retry() -> Candidate:
-    return Candidate(SUBJECT, llm_retry(call), llm_retry(acall))
+    return Candidate(SUBJECT, llm_retry(_bench.call), llm_retry(_bench.acall))
 
 
 def _budget_deadline() -> Candidate:
     decorate = budget(total=90)
     return Candidate(
         "@budget(total=90) + llm_retry",
-        decorate(llm_retry(call)),
-        decorate(llm_retry(acall)),
+        decorate(llm_retry(_bench.call)),
+        decorate(llm_retry(_bench.acall)),
     )
 
 
@@ -113,37 +94,32 @@ def _budget_named() -> Candidate:
     decorate = budget("bench", total=90)  # a retry budget and coordinated waits under "bench"
     return Candidate(
         '@budget("bench") + llm_retry',
-        decorate(llm_retry(call)),
-        decorate(llm_retry(acall)),
+        decorate(llm_retry(_bench.call)),
+        decorate(llm_retry(_bench.acall)),
     )
 
 
 def _wrapt_passthru() -> Candidate:
-    wrapt = importlib.import_module("wrapt")
-
-    @wrapt.decorator
-    def passthru(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        return wrapped(*args, **kwargs)
-
-    return Candidate("wrapt pass-through", passthru(call), passthru(acall))
+    decorate = importlib.import_module("wrapt").decorator(_bench.passthru)
+    return Candidate("wrapt pass-through", decorate(_bench.call), decorate(_bench.acall))
 
 
 def _tenacity() -> Candidate:
     tenacity = importlib.import_module("tenacity")
     decorate = tenacity.retry(stop=tenacity.stop_after_attempt(5))
-    return Candidate(REFERENCE, decorate(call), decorate(acall))
+    return Candidate(REFERENCE, decorate(_bench.call), decorate(_bench.acall))
 
 
 def _stamina() -> Candidate:
     stamina = importlib.import_module("stamina")
     decorate = stamina.retry(on=Exception, attempts=5)
-    return Candidate("stamina", decorate(call), decorate(acall))
+    return Candidate("stamina", decorate(_bench.call), decorate(_bench.acall))
 
 
 def _backoff() -> Candidate:
     backoff = importlib.import_module("backoff")
     decorate = backoff.on_exception(backoff.expo, Exception, max_tries=5)
-    return Candidate("backoff", decorate(call), decorate(acall))
+    return Candidate("backoff", decorate(_bench.call), decorate(_bench.acall))
 
 
 BUILDERS: tuple[Callable[[], Candidate], ...] = (
@@ -173,65 +149,17 @@ def build_candidates() -> tuple[list[Candidate], list[str]]:
 # -- timing --------------------------------------------------------------------------------
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Garbage collection off for the block, as `timeit` does."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def time_sync(fn: SyncFn, number: int) -> float:
-    """Seconds for ``number`` calls of ``fn(1)``."""
-    return timeit.Timer("f(1)", globals={"f": fn}).timeit(number)
-
-
-async def _await_loop(fn: AsyncFn, number: int) -> float:
-    start = time.perf_counter()
-    for _ in range(number):
-        await fn(1)
-    return time.perf_counter() - start
-
-
-def time_async(fn: AsyncFn, number: int) -> float:
-    """Seconds for ``number`` awaits of ``fn(1)``, inside one fresh event loop."""
-    with gc_paused():
-        return asyncio.run(_await_loop(fn, number))
-
-
-def best_seconds(
+def time_candidates(
     candidates: list[Candidate], mode: str, number: int, repeat: int
 ) -> dict[str, float]:
     """Each candidate's best repetition, in seconds per call; repetitions interleaved."""
-    runner: Callable[[Any, int], float] = time_sync if mode == "sync" else time_async
-    pick: Callable[[Candidate], Any] = (lambda c: c.sync) if mode == "sync" else lambda c: c.async_
-    for candidate in candidates:  # warm up: first-call caches, lazy imports
-        runner(pick(candidate), min(number, 1_000))
-    best = {c.name: float("inf") for c in candidates}
-    for _ in range(repeat):
-        for candidate in candidates:
-            seconds = runner(pick(candidate), number) / number
-            best[candidate.name] = min(best[candidate.name], seconds)
-    return best
+    found = {c.name: c.sync if mode == "sync" else c.async_ for c in candidates}
+    return _bench.best_seconds(found, mode, number, repeat)
 
 
 def to_rows(best: dict[str, float]) -> list[Row]:
     """Microseconds per call, over the bare call, and as a multiple of tenacity's overhead."""
-    bare = best[BASELINE]
-    reference = best.get(REFERENCE)
-    reference_overhead = None if reference is None else reference - bare
-    rows = []
-    for name, seconds in best.items():
-        overhead = seconds - bare
-        ratio = None
-        if name != BASELINE and reference_overhead is not None and reference_overhead > 0:
-            ratio = overhead / reference_overhead
-        rows.append(Row(name, seconds * 1e6, overhead * 1e6, ratio))
-    return rows
+    return [Row(*timing) for timing in _bench.over_baseline(best, REFERENCE)]
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -239,14 +167,10 @@ def to_rows(best: dict[str, float]) -> list[Row]:
 
 def format_table(title: str, rows: list[Row]) -> str:
     """An aligned text table of one mode's rows."""
-    width = max(len(row.name) for row in rows)
-    header = f"{'decorator':<{width}}  {'µs/call':>9}  {'over bare':>10}  {'vs tenacity':>14}"
-    lines = [title, header, "-" * len(header)]
-    for row in rows:
-        over = "-" if row.name == BASELINE else f"{row.overhead_us:+.3f}"
-        ratio = "-" if row.vs_tenacity is None else f"{row.vs_tenacity:.3f}x tenacity"
-        lines.append(f"{row.name:<{width}}  {row.total_us:>9.3f}  {over:>10}  {ratio:>14}")
-    return "\n".join(lines)
+    timings = [(r.name, r.total_us, r.overhead_us, r.vs_tenacity) for r in rows]
+    return _bench.timing_table(
+        title, timings, REFERENCE, ratio_width=14, ratio_suffix=f"x {REFERENCE}"
+    )
 
 
 def check_targets(results: dict[str, list[Row]]) -> dict[str, dict[str, Any]]:
@@ -273,9 +197,7 @@ def format_targets(checks: dict[str, dict[str, Any]]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="tiny smoke run (CI)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser = _bench.arg_parser(__doc__)
     parser.add_argument("--number", type=int, help="calls per repetition")
     parser.add_argument("--repeat", type=int, help="repetitions (the best is kept)")
     args = parser.parse_args(argv)
@@ -289,26 +211,21 @@ def main(argv: list[str] | None = None) -> int:
     candidates, skipped = build_candidates()
     started = time.perf_counter()
     results = {
-        mode: to_rows(best_seconds(candidates, mode, args.number, args.repeat))
+        mode: to_rows(time_candidates(candidates, mode, args.number, args.repeat))
         for mode in ("sync", "async")
     }
     checks = check_targets(results)
-    environment = (
-        f"Python {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.machine()} {platform.system()}"
-    )
     if args.json:
         report = {
-            "environment": environment,
+            "environment": _bench.environment(),
             "number": args.number,
             "repeat": args.repeat,
             "skipped": skipped,
             "targets": checks,
             **{mode: [asdict(row) for row in rows] for mode, rows in results.items()},
         }
-        print(json.dumps(report, indent=2))
-        return 0
-    print(f"Happy-path overhead, {environment}")
+        return _bench.print_json(report)
+    print(f"Happy-path overhead, {_bench.environment()}")
     print(f"{args.number:,} calls x {args.repeat} repetitions per row, best repetition kept")
     for note in skipped:
         print(f"skipped {note}")
