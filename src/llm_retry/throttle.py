@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .pacing import Pacer
 from .retry_budget import RetryBudget
@@ -94,6 +95,7 @@ class KeyThrottle:
 
 
 # -- one object per (store, name), so that everything under a name shares it -----------------
+T = TypeVar("T")
 _DEFAULT_STORE = MemoryStore()
 _lock = threading.Lock()
 _throttles: dict[tuple[Store, str], KeyThrottle] = {}
@@ -105,22 +107,25 @@ def default_store() -> Store:
     return _DEFAULT_STORE
 
 
-def key_throttle(store: Store, key: str) -> KeyThrottle:
-    """The `KeyThrottle` of ``key`` in ``store``."""
-    found = _throttles.get((store, key))
+def _shared(
+    registry: dict[tuple[Store, str], T], store: Store, name: str, make: Callable[[str, Store], T]
+) -> T:
+    """The one object per (store, name) in ``registry``, made on first use."""
+    found = registry.get((store, name))
     if found is None:
         with _lock:
-            found = _throttles.setdefault((store, key), KeyThrottle(key, store))
+            found = registry.setdefault((store, name), make(name, store))
     return found
+
+
+def key_throttle(store: Store, key: str) -> KeyThrottle:
+    """The `KeyThrottle` of ``key`` in ``store``."""
+    return _shared(_throttles, store, key, KeyThrottle)
 
 
 def retry_budget(store: Store, name: str) -> RetryBudget:
     """The `RetryBudget` called ``name`` in ``store``."""
-    found = _budgets.get((store, name))
-    if found is None:
-        with _lock:
-            found = _budgets.setdefault((store, name), RetryBudget(name, store))
-    return found
+    return _shared(_budgets, store, name, RetryBudget)
 
 
 def reset() -> None:
