@@ -303,6 +303,25 @@ def _offline_http_client(sdk: str) -> Any:
     return http.Client(transport=http.MockTransport(refuse), trust_env=False)
 
 
+def _status_error(  # noqa: PLR0917 - a private helper with two call sites
+    sdk: str,
+    client_class: str,
+    base_url: str,
+    url: str,
+    status: int,
+    body: object,
+    headers: Mapping[str, str] | None,
+) -> Any:
+    """The status error ``sdk`` raises for this response: the SDK itself picks the class."""
+    response = _error_response(sdk, url, status, body, headers)
+    client_type = getattr(importlib.import_module(sdk), client_class)
+    with (
+        _offline_http_client(sdk) as http_client,
+        client_type(api_key="sk-test", base_url=base_url, http_client=http_client) as client,
+    ):
+        return client._make_status_error_from_response(response)
+
+
 def openai_error(
     status: int,
     *,
@@ -330,18 +349,9 @@ def openai_error(
     Returns:
         The `openai.APIStatusError` (or subclass) the SDK would raise.
     """
-    import openai  # noqa: PLC0415  (optional dependency)
-
     if body is None:
         body = openai_error_body(status, code=code, type=type, message=message)
-    response = _error_response("openai", OPENAI_URL, status, body, headers)
-    with (
-        _offline_http_client("openai") as http_client,
-        openai.OpenAI(
-            api_key="sk-test", base_url=OPENAI_BASE_URL, http_client=http_client
-        ) as client,
-    ):
-        return client._make_status_error_from_response(response)
+    return _status_error("openai", "OpenAI", OPENAI_BASE_URL, OPENAI_URL, status, body, headers)  # type: ignore[no-any-return]
 
 
 def anthropic_error(
@@ -369,18 +379,11 @@ def anthropic_error(
     Returns:
         The `anthropic.APIStatusError` (or subclass) the SDK would raise.
     """
-    import anthropic  # noqa: PLC0415  (optional dependency)
-
     if body is None:
         body = anthropic_error_body(status, type=type, message=message)
-    response = _error_response("anthropic", ANTHROPIC_URL, status, body, headers)
-    with (
-        _offline_http_client("anthropic") as http_client,
-        anthropic.Anthropic(
-            api_key="sk-ant-test", base_url=ANTHROPIC_BASE_URL, http_client=http_client
-        ) as client,
-    ):
-        return client._make_status_error_from_response(response)
+    return _status_error(  # type: ignore[no-any-return]
+        "anthropic", "Anthropic", ANTHROPIC_BASE_URL, ANTHROPIC_URL, status, body, headers
+    )
 
 
 def _transport_error(sdk: str, url: str, *, timeout: bool) -> Any:
