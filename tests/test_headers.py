@@ -1,16 +1,19 @@
-"""Retry-After parsing: seconds, floats, milliseconds, HTTP dates; garbage ignored with a reason."""
+"""Wait hints: Retry-After (seconds, floats, milliseconds, HTTP dates) and rate-limit resets.
+
+Garbage is ignored with a reason.
+"""
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_retry.headers import parse_delay, server_hint
+from llm_retry.headers import parse_delay, parse_go_duration, parse_timestamp, server_hint
 
 NOW = 1_700_000_000.0
 
@@ -94,3 +97,161 @@ def test_http_dates_are_never_negative(offset):
     """An HTTP date anywhere around now gives a wait >= 0 that matches the offset."""
     value = format_datetime(datetime.fromtimestamp(NOW + offset, tz=timezone.utc), usegmt=True)
     assert parse_delay(value, now=NOW) == max(0, offset)
+
+
+# -- rate-limit reset headers -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("12ms", 0.012),
+        ("1h2m3.5s", 3723.5),
+        ("250us", 0.00025),
+        ("7\u00b5s", 7e-6),
+        ("0", 0.0),
+        ("2.5", 2.5),
+        (" 20ms ", 0.02),
+    ],
+)
+def test_go_durations(text, seconds):
+    """OpenAI's reset values are Go durations; a bare number is seconds."""
+    assert parse_go_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("-1s", "is negative"),
+        ("soon", "is not a duration"),
+        ("1d", "is not a duration"),
+        ("s", "is not a duration"),
+        ("", "is not a duration"),
+        ("inf", "is not a finite number"),
+    ],
+)
+def test_bad_go_durations_say_why(text, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_go_duration(text)
+
+
+def test_openai_reset_of_a_used_up_limit_is_a_soft_hint():
+    """Only limits with nothing remaining count; the longest of their resets wins."""
+    headers = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1.5s",
+        "x-ratelimit-remaining-tokens": "1200",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    hint = server_hint(headers, now=NOW)
+    assert (hint.seconds, hint.source, hint.soft) == (1.5, "x-ratelimit-reset-requests", True)
+    headers["x-ratelimit-remaining-tokens"] = "0"
+    assert server_hint(headers, now=NOW).seconds == 360.0
+
+
+def test_retry_after_beats_a_reset_and_is_firm():
+    headers = {
+        "retry-after": "3",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "20s",
+    }
+    hint = server_hint(headers, now=NOW)
+    assert (hint.seconds, hint.source, hint.soft) == (3.0, "retry-after", False)
+
+
+def test_reset_of_a_limit_with_capacity_left_is_no_hint():
+    headers = {"x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "20s"}
+    assert server_hint(headers, now=NOW) == server_hint(None, now=NOW)
+
+
+def test_anthropic_reset_is_a_timestamp():
+    """anthropic-ratelimit-*-reset is RFC 3339; the hint is the time until then (0 if past)."""
+    later = datetime.fromtimestamp(NOW + 42, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = {
+        "anthropic-ratelimit-input-tokens-remaining": "0",
+        "anthropic-ratelimit-input-tokens-reset": later,
+    }
+    hint = server_hint(headers, now=NOW)
+    assert hint.seconds == pytest.approx(42)
+    assert (hint.source, hint.soft) == ("anthropic-ratelimit-input-tokens-reset", True)
+    assert server_hint(headers, now=NOW + 100).seconds == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "posix"),
+    [
+        ("2023-11-14T22:13:20Z", NOW),
+        ("2023-11-14T22:13:20.25Z", NOW + 0.25),
+        ("2023-11-14T23:13:20+01:00", NOW),
+        ("2023-11-14t21:13:20-01:00", NOW),
+        ("2023-11-14T22:13:20.123456789Z", NOW + 0.123456789),
+    ],
+)
+def test_rfc3339_timestamps(text, posix):
+    assert parse_timestamp(text) == pytest.approx(posix)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2023-11-14T22:13:20", "2023-13-14T22:13:20Z", "yesterday", "2023-11-14T22:13:20+25:00"],
+)
+def test_bad_timestamps_say_why(text):
+    with pytest.raises(ValueError, match="timestamp"):
+        parse_timestamp(text)
+
+
+def test_garbage_reset_is_ignored_with_a_reason():
+    headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "later"}
+    hint = server_hint(headers, now=NOW)
+    assert hint.seconds is None
+    assert hint.ignored == (
+        "x-ratelimit-reset-tokens ignored: 'later' is not a duration such as '1s', '6m0s' or "
+        "'250ms'",
+    )
+
+
+_GO_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**6), st.sampled_from(sorted(_GO_UNIT_SECONDS))),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_go_durations_add_up(parts):
+    """Any sequence of whole-number parts reads back as their sum in seconds."""
+    text = "".join(f"{amount}{unit}" for amount, unit in parts)
+    expected = sum(amount * _GO_UNIT_SECONDS[unit] for amount, unit in parts)
+    assert parse_go_duration(text) == pytest.approx(expected)
+
+
+@given(
+    st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(9998, 1, 1)),
+    st.integers(-1439, 1439),
+)
+def test_any_zoned_timestamp_reads_back(when, offset_minutes):
+    """Every RFC 3339 rendering (offsets in whole minutes) reads back as the same instant."""
+    aware = when.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    assert parse_timestamp(aware.isoformat()) == pytest.approx(aware.timestamp(), abs=1e-6)
+
+
+@given(st.text(max_size=40), st.sampled_from(["0", " 0 "]))
+def test_arbitrary_reset_text_never_crashes(text, remaining):
+    """Any reset text gives a non-negative finite soft hint or an ignored reason."""
+    headers = {
+        "x-ratelimit-remaining-requests": remaining,
+        "x-ratelimit-reset-requests": text,
+        "anthropic-ratelimit-tokens-remaining": remaining,
+        "anthropic-ratelimit-tokens-reset": text,
+    }
+    hint = server_hint(headers, now=NOW)
+    if hint.seconds is None:
+        assert len(hint.ignored) == 2
+    else:
+        assert hint.soft
+        assert hint.seconds >= 0
+        assert math.isfinite(hint.seconds)

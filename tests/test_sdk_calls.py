@@ -124,6 +124,35 @@ def test_retry_after_http_date(server, client):
     assert 19 <= clock.waits[0] <= 20
 
 
+def test_openai_rate_limit_reset_is_the_floor_without_retry_after(server, client):
+    """A 429 with no Retry-After waits for the used-up limit's x-ratelimit-reset (Go duration)."""
+    headers = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "8.5s",
+        "x-ratelimit-remaining-tokens": "40000",
+        "x-ratelimit-reset-tokens": "6m0s",
+    }
+    server.script(Reply(429, headers=headers), Reply(200))
+    with no_wait() as clock, capture_events() as events:
+        deepseek_ask(client)("ping")
+    assert clock.waits == [8.5]
+    scheduled = next(e for e in events if e["event"] == "llm_retry.retry_scheduled")
+    assert (scheduled["source"], scheduled["retry_after_header"]) == (
+        "retry-after",
+        "x-ratelimit-reset-requests",
+    )
+
+
+def test_a_long_rate_limit_reset_waits_the_cap_instead_of_giving_up(server, client):
+    """A reset is when the limit refills completely: past the cap, wait the cap and try again."""
+    headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1h"}
+    server.script(Reply(429, headers=headers), Reply(200))
+    with no_wait() as clock:
+        deepseek_ask(client)("ping")
+    assert clock.waits == [60.0]
+    assert len(server.requests) == 2
+
+
 def test_huge_retry_after_gives_up_at_once(server, client):
     """Retry-After past the preset's cap is given up on at once, never slept."""
     server.script(Reply(429, headers={"Retry-After": "86400"}))
@@ -213,6 +242,23 @@ def test_anthropic_rate_limit_honours_retry_after(server, claude):
     with no_wait() as clock:
         claude_ask(claude)()
     assert clock.waits == [12.0]
+
+
+def test_anthropic_rate_limit_reset_is_the_floor_without_retry_after(server, claude):
+    """No retry-after: the reset time of the used-up limit (RFC 3339) is the wait."""
+    with no_wait() as clock, capture_events() as events:
+        reset = datetime.fromtimestamp(clock.wall() + 15, tz=timezone.utc)
+        headers = {
+            "anthropic-ratelimit-output-tokens-remaining": "0",
+            "anthropic-ratelimit-output-tokens-reset": reset.isoformat().replace("+00:00", "Z"),
+            "anthropic-ratelimit-requests-remaining": "49",
+            "anthropic-ratelimit-requests-reset": reset.isoformat(),
+        }
+        server.script(Reply(429, headers=headers), Reply(200))
+        claude_ask(claude)()
+    assert 14 <= clock.waits[0] <= 15
+    scheduled = next(e for e in events if e["event"] == "llm_retry.retry_scheduled")
+    assert scheduled["retry_after_header"] == "anthropic-ratelimit-output-tokens-reset"
 
 
 @pytest.mark.parametrize(

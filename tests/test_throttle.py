@@ -74,6 +74,19 @@ def test_a_call_waits_for_the_retry_after_another_call_received(server, client, 
     assert throttled["attempt"] == 1
 
 
+def test_a_rate_limit_reset_blocks_the_key_too(server, client, clock):
+    """A 429 whose only hint is x-ratelimit-reset holds back the next call for that long."""
+    key = f"k-{uuid.uuid4()}"
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "3s"}
+    server.script(Reply(429, headers=headers))
+    with pytest.raises(openai.RateLimitError):
+        ask_under(client, key, attempts=1)()
+    ask_under(client, key)()
+    first, second = server.requests
+    assert second.at - first.at == pytest.approx(3.0)
+    assert clock.waits == [pytest.approx(3.0)]
+
+
 def test_without_a_budget_each_call_collects_its_own_429(server, client, clock):
     """The same two calls without @budget: the second is sent at once and refused too."""
     server.script(Reply.rate_limited(5), Reply.rate_limited(5))

@@ -12,9 +12,9 @@ from llm_retry.headers import ServerHint
 from llm_retry.waits import GiveUp, Wait, next_step
 
 
-def decision(rule=None, hint=None, source="retry-after"):
+def decision(rule=None, hint=None, source="retry-after", soft=False):
     """A retry decision with an optional server hint."""
-    server = ServerHint(hint, source if hint is not None else None)
+    server = ServerHint(hint, source if hint is not None else None, soft=soft)
     return Decision("retry", rule or Retry("rate limited"), "status 429", "E", 429, hint=server)
 
 
@@ -59,6 +59,28 @@ def test_wait_is_max_of_hint_and_backoff_within_caps(backoff, attempt, rand, hin
     assert step.source == (
         "retry-after" if hint is not None and hint >= expected_backoff else "backoff"
     )
+
+
+@given(
+    backoffs,
+    st.integers(min_value=1, max_value=50),
+    rands,
+    st.floats(min_value=0, max_value=10**6),
+    st.floats(min_value=0, max_value=300),
+)
+def test_a_soft_hint_is_clamped_to_the_cap_never_a_give_up(backoff, attempt, rand, hint, cap):
+    """A rate-limit reset is a floor like Retry-After, but a long one waits the cap instead."""
+    policy = Policy(backoff=backoff, attempts=100, max_retry_after=cap)
+    step = next_step(
+        decision(hint=hint, source="x-ratelimit-reset-tokens", soft=True),
+        policy,
+        attempt=attempt,
+        rand=rand,
+    )
+    expected_backoff = backoff.compute(attempt - 1, rand)
+    assert isinstance(step, Wait)
+    assert step.seconds == max(min(hint, cap), expected_backoff)
+    assert 0 <= step.seconds <= max(backoff.cap, cap)
 
 
 def test_retry_after_is_a_floor_not_a_ceiling():

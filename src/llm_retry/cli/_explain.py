@@ -86,16 +86,19 @@ def _hint_lines(ex: Explanation) -> list[str]:
         return ["not read: the failure is not retried"]
     ignored = list(hint.ignored)
     if hint.seconds is None:
-        return ignored or ["none (no retry-after-ms or Retry-After header)"]
-    found = f"{hint.seconds:g} s from the {hint.source} header"
+        return ignored or ["none (no retry-after-ms, Retry-After or used-up rate-limit header)"]
+    found = f"{hint.seconds:.4g} s from the {hint.source} header"
+    cap = seconds(policy.max_retry_after)
     if not policy.retry_after:
         found += ", ignored: this profile does not honour server hints"
     elif not rule.retry_after:
         found += ", ignored: this rule does not honour server hints"
+    elif hint.seconds > policy.max_retry_after and hint.soft:
+        found += f", a rate-limit reset: clamped to max_retry_after {cap}"
     elif hint.seconds > policy.max_retry_after:
-        found += f", over max_retry_after {seconds(policy.max_retry_after)}: give up"
+        found += f", over max_retry_after {cap}: give up"
     else:
-        found += f", honoured (up to max_retry_after {seconds(policy.max_retry_after)})"
+        found += f", honoured (up to max_retry_after {cap})"
     return [found, *ignored]
 
 
