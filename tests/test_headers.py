@@ -138,7 +138,7 @@ def test_bad_go_durations_say_why(text, reason):
 
 
 def test_openai_reset_of_a_used_up_limit_is_a_soft_hint():
-    """Only limits with nothing remaining count; the longest of their resets wins."""
+    """Only limits with nothing remaining count; the longest wait among them wins."""
     headers = {
         "x-ratelimit-remaining-requests": "0",
         "x-ratelimit-reset-requests": "1.5s",
@@ -149,6 +149,22 @@ def test_openai_reset_of_a_used_up_limit_is_a_soft_hint():
     assert (hint.seconds, hint.source, hint.soft) == (1.5, "x-ratelimit-reset-requests", True)
     headers["x-ratelimit-remaining-tokens"] = "0"
     assert server_hint(headers, now=NOW).seconds == 360.0
+
+
+def test_a_known_limit_refills_one_unit_at_a_time():
+    """With the limit's size, the wait is for one unit: reset / limit (continuous refill)."""
+    headers = {
+        "x-ratelimit-limit-requests": "60",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m0s",
+        "x-ratelimit-limit-tokens": "30000",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "1m0s",
+    }
+    hint = server_hint(headers, now=NOW)
+    assert (hint.seconds, hint.source) == (1.0, "x-ratelimit-reset-requests")
+    headers["x-ratelimit-limit-requests"] = "lots"  # unreadable: the whole reset
+    assert server_hint(headers, now=NOW).seconds == 60.0
 
 
 def test_retry_after_beats_a_reset_and_is_firm():
@@ -168,8 +184,9 @@ def test_reset_of_a_limit_with_capacity_left_is_no_hint():
 
 def test_anthropic_reset_is_a_timestamp():
     """anthropic-ratelimit-*-reset is RFC 3339; the hint is the time until then (0 if past)."""
-    later = datetime.fromtimestamp(NOW + 42, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = datetime.fromtimestamp(NOW + 84, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     headers = {
+        "anthropic-ratelimit-input-tokens-limit": "2",
         "anthropic-ratelimit-input-tokens-remaining": "0",
         "anthropic-ratelimit-input-tokens-reset": later,
     }

@@ -125,17 +125,18 @@ def test_retry_after_http_date(server, client):
 
 
 def test_openai_rate_limit_reset_is_the_floor_without_retry_after(server, client):
-    """A 429 with no Retry-After waits for the used-up limit's x-ratelimit-reset (Go duration)."""
+    """A 429 with no Retry-After waits until the used-up limit has room (x-ratelimit-*)."""
     headers = {
+        "x-ratelimit-limit-requests": "4",
         "x-ratelimit-remaining-requests": "0",
-        "x-ratelimit-reset-requests": "8.5s",
+        "x-ratelimit-reset-requests": "34s",
         "x-ratelimit-remaining-tokens": "40000",
         "x-ratelimit-reset-tokens": "6m0s",
     }
     server.script(Reply(429, headers=headers), Reply(200))
     with no_wait() as clock, capture_events() as events:
         deepseek_ask(client)("ping")
-    assert clock.waits == [8.5]
+    assert clock.waits == [8.5]  # one of the 4 requests is back after 34 s / 4
     scheduled = next(e for e in events if e["event"] == "llm_retry.retry_scheduled")
     assert (scheduled["source"], scheduled["retry_after_header"]) == (
         "retry-after",
@@ -143,14 +144,17 @@ def test_openai_rate_limit_reset_is_the_floor_without_retry_after(server, client
     )
 
 
-def test_a_long_rate_limit_reset_waits_the_cap_instead_of_giving_up(server, client):
-    """A reset is when the limit refills completely: past the cap, wait the cap and try again."""
+def test_a_rate_limit_reset_past_the_cap_leaves_the_backoff(server, client):
+    """A reset is the server's state, not an order: past the cap it is dropped, not a give-up."""
     headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1h"}
     server.script(Reply(429, headers=headers), Reply(200))
-    with no_wait() as clock:
+    with no_wait() as clock, capture_events() as events:
         deepseek_ask(client)("ping")
-    assert clock.waits == [60.0]
     assert len(server.requests) == 2
+    assert clock.waits[0] <= 1.0  # the first backoff of the deepseek preset
+    scheduled = next(e for e in events if e["event"] == "llm_retry.retry_scheduled")
+    assert scheduled["source"] == "backoff"
+    assert "retry_after" not in scheduled
 
 
 def test_huge_retry_after_gives_up_at_once(server, client):
@@ -251,6 +255,7 @@ def test_anthropic_rate_limit_reset_is_the_floor_without_retry_after(server, cla
         headers = {
             "anthropic-ratelimit-output-tokens-remaining": "0",
             "anthropic-ratelimit-output-tokens-reset": reset.isoformat().replace("+00:00", "Z"),
+            "anthropic-ratelimit-requests-limit": "50",
             "anthropic-ratelimit-requests-remaining": "49",
             "anthropic-ratelimit-requests-reset": reset.isoformat(),
         }

@@ -68,8 +68,8 @@ def test_wait_is_max_of_hint_and_backoff_within_caps(backoff, attempt, rand, hin
     st.floats(min_value=0, max_value=10**6),
     st.floats(min_value=0, max_value=300),
 )
-def test_a_soft_hint_is_clamped_to_the_cap_never_a_give_up(backoff, attempt, rand, hint, cap):
-    """A rate-limit reset is a floor like Retry-After, but a long one waits the cap instead."""
+def test_a_soft_hint_past_the_cap_is_dropped_never_a_give_up(backoff, attempt, rand, hint, cap):
+    """A rate-limit reset is a floor like Retry-After, but one past the cap leaves the backoff."""
     policy = Policy(backoff=backoff, attempts=100, max_retry_after=cap)
     step = next_step(
         decision(hint=hint, source="x-ratelimit-reset-tokens", soft=True),
@@ -79,7 +79,7 @@ def test_a_soft_hint_is_clamped_to_the_cap_never_a_give_up(backoff, attempt, ran
     )
     expected_backoff = backoff.compute(attempt - 1, rand)
     assert isinstance(step, Wait)
-    assert step.seconds == max(min(hint, cap), expected_backoff)
+    assert step.seconds == max(hint if hint <= cap else 0.0, expected_backoff)
     assert 0 <= step.seconds <= max(backoff.cap, cap)
 
 

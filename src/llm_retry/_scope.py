@@ -217,8 +217,6 @@ class Scope:
         hint = decision.hint.seconds
         if not (rule.retry_after and policy.retry_after) or decision.hint.source == "circuit":
             hint = None
-        elif hint is not None and decision.hint.soft:
-            hint = min(hint, policy.max_retry_after)
         if hint is not None and hint <= policy.max_retry_after:
             for throttle in self.throttles:
                 throttle.extend(hint, now)

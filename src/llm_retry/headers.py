@@ -6,12 +6,12 @@ reason is kept so the event can say why. The result is never capped here: cappin
 decision (see `llm_retry.waits`).
 
 When neither header is there, the rate-limit headers give a softer hint: for each limit the
-response reports as used up (``remaining`` is 0), the time until it resets. OpenAI sends
-``x-ratelimit-{remaining,reset}-{requests,tokens}`` with Go durations (``"6m0s"``, ``"12ms"``);
-Anthropic ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{remaining,reset}``
-with RFC 3339 timestamps. Such a hint is ``soft``: a reset is when the limit refills completely,
-an upper bound on when capacity returns, so a long one is clamped to the policy's cap rather than
-read as "give up".
+response reports as used up (``remaining`` is 0), the time until it has room again. OpenAI sends
+``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` with Go durations (``"6m0s"``,
+``"12ms"``); Anthropic ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-``
+``{limit,remaining,reset}`` with RFC 3339 timestamps. Such a hint is ``soft``: it is the server's
+state, not a request to stay away, so one past the policy's cap is dropped for the backoff (as
+Envoy does with its reset headers) rather than read as "give up".
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ServerHint:
     """What the headers ask for: ``seconds`` to wait (or ``None``), and from which header.
 
     ``soft`` marks a hint read from a rate-limit reset header rather than from ``Retry-After``:
-    a floor like any hint, but clamped to the policy's cap instead of ending the call.
+    a floor like any hint, but one past the policy's cap is dropped instead of ending the call.
     """
 
     seconds: float | None = None
@@ -177,45 +177,56 @@ def server_hint(headers: Mapping[str, str] | None, *, now: float) -> ServerHint:
     return _reset_hint(headers, now, ignored)
 
 
-def _openai_reset(value: str, now: float) -> float:
-    return parse_go_duration(value)
+@dataclass(frozen=True, slots=True)
+class _RateLimits:
+    """One provider's rate-limit headers: ``pattern`` with ``{field}`` and ``{kind}`` in it."""
+
+    pattern: str
+    kinds: tuple[str, ...]
+    parse_reset: Callable[[str, float], float]
+
+    def get(self, headers: Mapping[str, str], field: str, kind: str) -> str | None:
+        raw = _header(headers, self.pattern.format(field=field, kind=kind))
+        return None if raw is None else str(raw).strip()
 
 
-def _anthropic_reset(value: str, now: float) -> float:
-    return max(0.0, parse_timestamp(value) - now)
-
-
-_RateLimitFamily = tuple[str, str, tuple[str, ...], Callable[[str, float], float]]
-_RATE_LIMITS: tuple[_RateLimitFamily, ...] = (
-    ("x-ratelimit-remaining-{}", "x-ratelimit-reset-{}", ("requests", "tokens"), _openai_reset),
-    (
-        "anthropic-ratelimit-{}-remaining",
-        "anthropic-ratelimit-{}-reset",
+_RATE_LIMITS = (
+    _RateLimits(
+        "x-ratelimit-{field}-{kind}", ("requests", "tokens"), lambda v, now: parse_go_duration(v)
+    ),
+    _RateLimits(
+        "anthropic-ratelimit-{kind}-{field}",
         ("requests", "tokens", "input-tokens", "output-tokens"),
-        _anthropic_reset,
+        lambda v, now: max(0.0, parse_timestamp(v) - now),
     ),
 )
 
 
-def _used_up(headers: Mapping[str, str], name: str) -> bool:
-    raw = _header(headers, name)
-    return raw is not None and str(raw).strip() == "0"
+def _capacity(text: str | None) -> int:
+    """The limit's size from its ``limit`` header; 1 (the whole reset) when absent or unreadable."""
+    return int(text) if text is not None and text.isdigit() and int(text) > 0 else 1
 
 
 def _reset_hint(headers: Mapping[str, str], now: float, ignored: list[str]) -> ServerHint:
-    """The longest reset among the used-up rate limits, as a soft hint."""
+    """When capacity returns to the used-up rate limits (the longest wait), as a soft hint.
+
+    The reset header says when a limit is full again. OpenAI and Anthropic refill continuously,
+    so with the limit's size known, one unit is back after ``reset / limit``; without it, the
+    whole reset is the wait (a fixed window, as ``X-RateLimit-Reset`` means elsewhere).
+    """
     best: tuple[float, str] | None = None
-    for remaining, reset, limits, parse in _RATE_LIMITS:
-        for limit in limits:
-            name = reset.format(limit)
-            raw = _header(headers, name) if _used_up(headers, remaining.format(limit)) else None
-            if raw is None:
+    for family in _RATE_LIMITS:
+        for kind in family.kinds:
+            raw = family.get(headers, "reset", kind)
+            if raw is None or family.get(headers, "remaining", kind) != "0":
                 continue
+            name = family.pattern.format(field="reset", kind=kind)
             try:
-                seconds = parse(str(raw), now)
+                until_full = family.parse_reset(raw, now)
             except ValueError as exc:
                 ignored.append(f"{name} ignored: {exc}")
                 continue
+            seconds = until_full / _capacity(family.get(headers, "limit", kind))
             if best is None or seconds > best[0]:
                 best = (seconds, name)
     if best is not None:

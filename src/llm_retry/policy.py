@@ -253,8 +253,8 @@ class Policy:
         attempts: total attempts, the first included.
         backoff: the default backoff.
         max_retry_after: the longest server wait hint to honour, in seconds. A longer hint means
-            give up now (as the OpenAI SDK does past 120 s), never a long sleep. A rate-limit
-            reset header (a softer hint) is clamped to it instead.
+            give up now (as the OpenAI SDK does past 120 s), never a long sleep. A longer hint
+            from a rate-limit reset header (a softer hint) is dropped instead.
         retry_after: honour server wait hints at all (the ``test`` profiles turn this off so
             that nothing waits).
     """

@@ -94,7 +94,7 @@ def _hint_lines(ex: Explanation) -> list[str]:
     elif not rule.retry_after:
         found += ", ignored: this rule does not honour server hints"
     elif hint.seconds > policy.max_retry_after and hint.soft:
-        found += f", a rate-limit reset: clamped to max_retry_after {cap}"
+        found += f", a rate-limit reset over max_retry_after {cap}: dropped for the backoff"
     elif hint.seconds > policy.max_retry_after:
         found += f", over max_retry_after {cap}: give up"
     else:
