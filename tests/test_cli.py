@@ -191,6 +191,26 @@ def test_explain_retry_after_over_cap_gives_up(capsys: pytest.CaptureFixture[str
     assert "max_retry_after 120 s" in joined
 
 
+def test_explain_reads_the_rate_limit_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    """With no Retry-After, a used-up limit's reset / limit is the floor; past the cap, dropped."""
+    used_up = ["--header", "x-ratelimit-remaining-requests: 0"]
+    _, out, _ = run_main(
+        capsys, "explain", "openai", "429", *used_up,
+        "--header", "x-ratelimit-limit-requests: 10", "--header", "x-ratelimit-reset-requests: 30s",
+    )  # fmt: skip
+    joined = " ".join(out.split())
+    assert "hint 3 s from the x-ratelimit-reset-requests header, honoured" in joined
+    assert "wait 3.0 s: the server's hint is the floor" in joined
+    _, out, _ = run_main(
+        capsys, "explain", "deepseek", "429", *used_up,
+        "--header", "x-ratelimit-reset-requests: 6m0s",
+    )  # fmt: skip
+    joined = " ".join(out.split())
+    assert "360 s from the x-ratelimit-reset-requests header, a rate-limit reset over" in joined
+    assert "dropped for the backoff" in joined
+    assert "wait 0.0-1.0 s: the backoff draw" in joined
+
+
 def test_explain_attempts_exhausted(capsys: pytest.CaptureFixture[str]) -> None:
     """DeepSeek's 500 rule allows 3 attempts, so after attempt 3 the call gives up."""
     _, out, _ = run_main(capsys, "explain", "deepseek", "500", "--attempt", "3")
