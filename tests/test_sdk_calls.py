@@ -155,6 +155,11 @@ def test_a_rate_limit_reset_past_the_cap_leaves_the_backoff(server, client):
     scheduled = next(e for e in events if e["event"] == "llm_retry.retry_scheduled")
     assert scheduled["source"] == "backoff"
     assert "retry_after" not in scheduled
+    failed = next(e for e in events if e["event"] == "llm_retry.attempt_failed")
+    assert failed["ignored_headers"] == [
+        "x-ratelimit-reset-tokens ignored: 3600 s is past max_retry_after 60 s, so the backoff "
+        "decides"
+    ]
 
 
 def test_huge_retry_after_gives_up_at_once(server, client):

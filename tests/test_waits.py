@@ -6,15 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import HTTPError
 from llm_retry import Backoff, Fail, Policy, Retry
-from llm_retry.classify import Decision
+from llm_retry.classify import Decision, classify
 from llm_retry.headers import ServerHint
 from llm_retry.waits import GiveUp, Wait, next_step
 
+RATE = Retry("rate limited")
 
-def decision(rule=None, hint=None, source="retry-after", soft=False):
+
+def decision(rule=None, hint=None, source="retry-after"):
     """A retry decision with an optional server hint."""
-    server = ServerHint(hint, source if hint is not None else None, soft=soft)
+    server = ServerHint(hint, source if hint is not None else None)
     return Decision("retry", rule or Retry("rate limited"), "status 429", "E", 429, hint=server)
 
 
@@ -65,22 +68,23 @@ def test_wait_is_max_of_hint_and_backoff_within_caps(backoff, attempt, rand, hin
     backoffs,
     st.integers(min_value=1, max_value=50),
     rands,
-    st.floats(min_value=0, max_value=10**6),
+    st.integers(min_value=0, max_value=10**9),
     st.floats(min_value=0, max_value=300),
 )
-def test_a_soft_hint_past_the_cap_is_dropped_never_a_give_up(backoff, attempt, rand, hint, cap):
-    """A rate-limit reset is a floor like Retry-After, but one past the cap leaves the backoff."""
-    policy = Policy(backoff=backoff, attempts=100, max_retry_after=cap)
-    step = next_step(
-        decision(hint=hint, source="x-ratelimit-reset-tokens", soft=True),
-        policy,
-        attempt=attempt,
-        rand=rand,
-    )
+def test_a_rate_limit_reset_past_the_cap_leaves_the_backoff(backoff, attempt, rand, millis, cap):
+    """A reset header is a floor like Retry-After; past the cap it is dropped, never a give-up."""
+    policy = Policy(backoff=backoff, attempts=100, max_retry_after=cap, statuses={429: RATE})
+    headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": f"{millis}ms"}
+    reset = millis * 1e-3
+    found = classify(HTTPError(429, headers), policy, now=0.0)
+    step = next_step(found, policy, attempt=attempt, rand=rand)
     expected_backoff = backoff.compute(attempt - 1, rand)
     assert isinstance(step, Wait)
-    assert step.seconds == max(hint if hint <= cap else 0.0, expected_backoff)
+    assert step.seconds == max(reset if reset <= cap else 0.0, expected_backoff)
     assert 0 <= step.seconds <= max(backoff.cap, cap)
+    if reset > cap:
+        assert found.hint.seconds is None
+        assert "is past max_retry_after" in found.hint.ignored[-1]
 
 
 def test_retry_after_is_a_floor_not_a_ceiling():

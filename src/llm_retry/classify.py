@@ -152,6 +152,21 @@ def _invalid_result(error: InvalidResultError, policy: Policy) -> Decision:
     return Decision(action=rule.action, rule=rule, matched=f"result {key}", error="invalid result")
 
 
+def _soft_capped(hint: ServerHint, policy: Policy) -> ServerHint:
+    """A rate-limit reset hint past ``max_retry_after`` is dropped (with why): backoff decides.
+
+    Unlike ``Retry-After``, a reset header does not ask the client to stay away, so a long one
+    is no reason to give up (Envoy drops its reset headers past ``max_interval`` the same way).
+    """
+    if not hint.soft or hint.seconds is None or hint.seconds <= policy.max_retry_after:
+        return hint
+    why = (
+        f"{hint.source} ignored: {hint.seconds:.4g} s is past max_retry_after "
+        f"{policy.max_retry_after:g} s, so the backoff decides"
+    )
+    return ServerHint(ignored=(*hint.ignored, why))
+
+
 def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
     """Classify an attempt's outcome under ``policy``.
 
@@ -170,7 +185,11 @@ def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
         return _invalid_result(outcome, policy)
     info = error_info(outcome)
     matched, rule, code = _match(info, outcome, policy)
-    hint = server_hint(info.headers, now=now) if isinstance(rule, Retry) else NO_HINT
+    hint = (
+        _soft_capped(server_hint(info.headers, now=now), policy)
+        if isinstance(rule, Retry)
+        else NO_HINT
+    )
     return Decision(
         action=rule.action,
         rule=rule,

@@ -2,8 +2,8 @@
 
 The wait is ``max(server hint, backoff)``: the server's ``Retry-After`` is a floor under the
 jittered backoff, never a ceiling. A hint longer than the policy's ``max_retry_after`` means give
-up now with that reason; a long sleep is never the answer to it. A soft hint (from a rate-limit
-reset header) that long is dropped instead, and the backoff alone decides.
+up now with that reason; a long sleep is never the answer to it. (A rate-limit reset header that
+long never gets here: `llm_retry.classify` drops it, and the backoff alone decides.)
 """
 
 from __future__ import annotations
@@ -65,8 +65,6 @@ def next_step(decision: Decision, policy: Policy, *, attempt: int, rand: float) 
     from_circuit = decision.hint.source == "circuit"
     honoured = from_circuit or (rule.retry_after and policy.retry_after)
     hint = decision.hint.seconds if honoured else None
-    if hint is not None and decision.hint.soft and hint > policy.max_retry_after:
-        hint = None
     if hint is None:
         return Wait(backoff, "backoff", backoff)
     if hint > policy.max_retry_after:

@@ -93,8 +93,6 @@ def _hint_lines(ex: Explanation) -> list[str]:
         found += ", ignored: this profile does not honour server hints"
     elif not rule.retry_after:
         found += ", ignored: this rule does not honour server hints"
-    elif hint.seconds > policy.max_retry_after and hint.soft:
-        found += f", a rate-limit reset over max_retry_after {cap}: dropped for the backoff"
     elif hint.seconds > policy.max_retry_after:
         found += f", over max_retry_after {cap}: give up"
     else:
