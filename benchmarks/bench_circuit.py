@@ -41,12 +41,14 @@ bare call, ``@circuit`` alone (`MemoryStore`), ``@llm_retry`` + ``@circuit`` sta
 ``@circuit()``; sync with `timeit`, async as awaits in one event loop, garbage collection off,
 repetitions interleaved, the best kept (as ``bench_overhead.py`` does). ``over bare`` is what
 the decorator adds; ``vs pybreaker`` (sync) and ``vs circuitbreaker`` (async, pybreaker has no
-asyncio) divide that by the reference's.
+asyncio) divide that by the reference's. With ``--redis URL``, a row for ``@circuit`` on a
+`RedisStore` is added: one ``GET`` per call, so it measures the round trip to that Redis.
 
 Run from the repository root::
 
     python benchmarks/bench_circuit.py             # full run, about a minute
     python benchmarks/bench_circuit.py --break 5   # a longer break
+    python benchmarks/bench_circuit.py --redis redis://127.0.0.1:6379/0   # plus a Redis row
     python benchmarks/bench_circuit.py --quick     # smoke run for CI, a few seconds
     python benchmarks/bench_circuit.py --json      # the results as JSON instead of tables
 
@@ -79,7 +81,7 @@ import wrapt
 import _bench
 from llm_retry import circuit, llm_retry
 from llm_retry.presets import use_profile
-from llm_retry.stores import MemoryStore
+from llm_retry.stores import MemoryStore, Store
 from llm_retry.testing import FaultServer, Reply, capture_events
 
 MESSAGES = [{"role": "user", "content": "ping"}]
@@ -397,7 +399,20 @@ def run_outage(s: Settings) -> tuple[list[OutageRow], dict[str, float], list[str
 # -- overhead ------------------------------------------------------------------------------
 
 
-def overhead_candidates(mode: str) -> tuple[dict[str, Any], list[str]]:
+def redis_store(url: str) -> Store:
+    """A `RedisStore` at ``url`` that answers, or exit with why (a silent local fallback would
+    measure the wrong thing)."""
+    try:
+        from llm_retry.stores import RedisStore  # noqa: PLC0415 - an optional dependency
+
+        store = RedisStore(url)
+        store.client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means: no Redis row
+        raise SystemExit(f"--redis {url}: cannot use it: {type(exc).__name__}: {exc}") from None
+    return store
+
+
+def overhead_candidates(mode: str, redis: Store | None) -> tuple[dict[str, Any], list[str]]:
     """Name -> decorated function for ``mode``, and a note for each peer not installed."""
     fn: Any = _bench.call if mode == "sync" else _bench.acall
     found: dict[str, Any] = {_bench.BASELINE: fn}
@@ -405,6 +420,8 @@ def overhead_candidates(mode: str) -> tuple[dict[str, Any], list[str]]:
     found["@circuit"] = circuit(f"bench-{mode}", store=MemoryStore())(fn)
     stacked = circuit(f"bench-{mode}-stacked", store=MemoryStore())(fn)
     found["@llm_retry + @circuit"] = llm_retry(preset="deepseek")(stacked)
+    if redis is not None:
+        found["@circuit (RedisStore)"] = circuit(f"bench-{mode}-redis", store=redis)(fn)
     skipped = []
     if mode == "sync":
         try:
@@ -426,13 +443,15 @@ def to_timings(best: dict[str, float], reference: str) -> list[Timing]:
 REFERENCES = {"sync": "pybreaker", "async": "circuitbreaker"}
 
 
-def run_overhead(number: int, repeat: int) -> tuple[dict[str, list[Timing]], list[str]]:
+def run_overhead(
+    number: int, repeat: int, redis: Store | None = None
+) -> tuple[dict[str, list[Timing]], list[str]]:
     """The happy-path tables, sync and async."""
     results: dict[str, list[Timing]] = {}
     skipped: list[str] = []
     with use_profile("prod"):
         for mode in ("sync", "async"):
-            found, missing = overhead_candidates(mode)
+            found, missing = overhead_candidates(mode, redis)
             skipped += missing
             results[mode] = to_timings(
                 _bench.best_seconds(found, mode, number, repeat), REFERENCES[mode]
@@ -550,6 +569,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tail", type=float, help="seconds the run goes on after recovery")
     parser.add_argument("--number", type=int, help="calls per overhead repetition")
     parser.add_argument("--repeat", type=int, help="overhead repetitions (the best is kept)")
+    parser.add_argument("--redis", metavar="URL", help="add a row for @circuit on this Redis")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for name, value in defaults.items():
@@ -570,9 +590,10 @@ def main(argv: list[str] | None = None) -> int:
     quiet_events()
     random.seed()
     s = Settings(args.workers, args.outage, args.break_s, args.tail)
+    redis = None if args.redis is None else redis_store(args.redis)
     started = time.perf_counter()
     rows, naive, skipped = run_outage(s)
-    timings, missing = run_overhead(args.number, args.repeat)
+    timings, missing = run_overhead(args.number, args.repeat, redis)
     skipped += missing
     if args.json:
         report = {

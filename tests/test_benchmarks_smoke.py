@@ -4,14 +4,17 @@ import json
 from pathlib import Path
 
 from helpers import run_python
+from redis_server import RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO_ROOT / "benchmarks"
 
 
-def quick_json(script: Path, *, timeout: float) -> dict:
+def quick_json(script: Path, *args: str, timeout: float) -> dict:
     """Run a benchmark script's ``--quick --json`` from the repository root; its JSON report."""
-    return json.loads(run_python(str(script), "--quick", "--json", timeout=timeout, cwd=REPO_ROOT))
+    return json.loads(
+        run_python(str(script), "--quick", "--json", *args, timeout=timeout, cwd=REPO_ROOT)
+    )
 
 
 def test_bench_overhead_quick_json_runs() -> None:
@@ -23,9 +26,9 @@ def test_bench_overhead_quick_json_runs() -> None:
             assert rows[name]["total_us"] > 0, (mode, name, rows[name])
 
 
-def test_bench_circuit_quick_json_runs() -> None:
+def test_bench_circuit_quick_json_runs(redis_server: RedisServer) -> None:
     """The circuit benchmark's quick run exits 0 and reports every outage and overhead row."""
-    report = quick_json(BENCHMARKS / "bench_circuit.py", timeout=120)
+    report = quick_json(BENCHMARKS / "bench_circuit.py", "--redis", redis_server.url, timeout=120)
     outage = {row["name"]: row for row in report["outage"]}
     for name in ("naive tenacity", "openai max_retries=2", "@llm_retry + @circuit"):
         assert outage[name]["requests_during_outage"] > 0, (name, outage[name])
@@ -33,7 +36,7 @@ def test_bench_circuit_quick_json_runs() -> None:
     assert report["naive_60s"]["baseline"] > 0
     for mode in ("sync", "async"):
         rows = {row["name"]: row for row in report["overhead"][mode]}
-        for name in ("bare call", "@circuit", "@llm_retry + @circuit"):
+        for name in ("bare call", "@circuit", "@llm_retry + @circuit", "@circuit (RedisStore)"):
             assert rows[name]["total_us"] > 0, (mode, name, rows[name])
 
 
