@@ -163,8 +163,9 @@ def test_a_known_limit_refills_one_unit_at_a_time():
     }
     hint = server_hint(headers, now=NOW)
     assert (hint.seconds, hint.source) == (1.0, "x-ratelimit-reset-requests")
-    headers["x-ratelimit-limit-requests"] = "lots"  # unreadable: the whole reset
-    assert server_hint(headers, now=NOW).seconds == 60.0
+    for unreadable in ("lots", "\u00b2", "0", "-5"):  # the whole reset
+        headers["x-ratelimit-limit-requests"] = unreadable
+        assert server_hint(headers, now=NOW).seconds == 60.0
 
 
 def test_retry_after_beats_a_reset_and_is_firm():
@@ -256,12 +257,14 @@ def test_any_zoned_timestamp_reads_back(when, offset_minutes):
     assert parse_timestamp(aware.isoformat()) == pytest.approx(aware.timestamp(), abs=1e-6)
 
 
-@given(st.text(max_size=40), st.sampled_from(["0", " 0 "]))
-def test_arbitrary_reset_text_never_crashes(text, remaining):
-    """Any reset text gives a non-negative finite soft hint or an ignored reason."""
+@given(st.text(max_size=40), st.sampled_from(["0", " 0 "]), st.text(max_size=12))
+def test_arbitrary_reset_text_never_crashes(text, remaining, limit):
+    """Any reset (and limit) text gives a non-negative finite soft hint or an ignored reason."""
     headers = {
+        "x-ratelimit-limit-requests": limit,
         "x-ratelimit-remaining-requests": remaining,
         "x-ratelimit-reset-requests": text,
+        "anthropic-ratelimit-tokens-limit": limit,
         "anthropic-ratelimit-tokens-remaining": remaining,
         "anthropic-ratelimit-tokens-reset": text,
     }

@@ -3,7 +3,7 @@
 ``retry-after-ms`` is read first (milliseconds), then ``Retry-After`` as seconds (integer or
 float) or as an HTTP date. A header that cannot be read, or is negative, is ignored and the
 reason is kept so the event can say why. The result is never capped here: capping is a policy
-decision (see `llm_retry.waits`).
+decision (see `llm_retry.waits`, and `llm_retry.classify` for the soft hints below).
 
 When neither header is there, the rate-limit headers give a softer hint: for each limit the
 response reports as used up (``remaining`` is 0), the time until it has room again. OpenAI sends
@@ -204,7 +204,9 @@ _RATE_LIMITS = (
 
 def _capacity(text: str | None) -> int:
     """The limit's size from its ``limit`` header; 1 (the whole reset) when absent or unreadable."""
-    return int(text) if text is not None and text.isdigit() and int(text) > 0 else 1
+    if text is None or not (text.isascii() and text.isdigit()):
+        return 1
+    return max(1, int(text))
 
 
 def _reset_hint(headers: Mapping[str, str], now: float, ignored: list[str]) -> ServerHint:
