@@ -54,6 +54,17 @@ def test_the_first_refusal_measures_the_quota():
     assert pacer.anchor == pytest.approx(102.02)
 
 
+def test_a_short_hint_sets_when_to_come_back_not_the_window_length():
+    """A 50 ms hint (a token bucket's next unit) starts the windows then; they stay 1 s long."""
+    pacer = Pacer()
+    learn(pacer, sends=30, admitted=20, hint=0.05)
+    assert pacer.quota == 20
+    assert pacer.period == 1.0
+    assert pacer.anchor == pytest.approx(100.07)
+    starts = [round(100.03 + pacer.admit(100.03, 0.0, None)[0], 2) for _ in range(25)]
+    assert starts == [100.07] * 20 + [101.07] * 5
+
+
 def test_windows_admit_the_quota_in_order():
     """After learning 20 per second, senders get the next windows, twenty each, in order."""
     pacer = Pacer()

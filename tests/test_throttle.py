@@ -246,6 +246,30 @@ def test_rate_mode_rejects_nonsense():
         FaultServer(rate=1, retry_after=-1)
 
 
+def test_a_short_hint_does_not_shorten_the_pacing_windows(server, client, clock):
+    """A used-up token limit's hint (milliseconds) is when to come back; windows stay 1 s long."""
+    headers = {
+        "x-ratelimit-limit-tokens": "30000",
+        "x-ratelimit-remaining-tokens": "0",
+        "x-ratelimit-reset-tokens": "1m0s",  # one token back in 2 ms
+    }
+    server.script(Reply(429, headers=headers))
+
+    @budget(key=f"paced-{uuid.uuid4()}", pace=True, total=60)
+    @llm_retry(preset="deepseek")
+    def ask():
+        return client.chat.completions.create(model="m", messages=MESSAGES).id
+
+    for _ in range(3):
+        ask()
+    refused, *sent = (r.at for r in server.requests)
+    assert len(sent) == 3  # the first call's retry, then the second and third calls
+    # The second and third calls go in the next one-second windows; the first opened 2 ms after
+    # the refusal: the hint says when to come back, not how long a window is.
+    assert sent[1] - refused == pytest.approx(1.002)
+    assert sent[2] - sent[1] == pytest.approx(1.0)
+
+
 def test_pacing_sends_no_more_than_the_server_admits(clock):
     """With pace=True, sequential calls learn the limit from one 429 and then keep to it."""
     key = f"paced-{uuid.uuid4()}"

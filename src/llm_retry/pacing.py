@@ -11,14 +11,16 @@ calls therefore finds the limit in a few round trips instead of sending a hundre
 which most are refused.
 
 **Windows.** The first throttle ends the slow start. The pacer then admits at most ``quota``
-sends per ``period``, in windows starting when the server said to come back (its ``Retry-After``;
-one second without a hint). The quota is measured, not guessed: the sends in the refused window
-(or the last seconds of slow start) minus every refusal that window collects, which is what the
-server admitted. That is the multiplicative decrease, by the share the server refused, but never
-below 0.7 of the quota before (AWS's beta), so one window the server refused for another reason
-cannot collapse it. After four windows at a
-measured quota, each window that ends full raises it by one (additive increase, with a plateau
-first, as CUBIC flattens near the last maximum), until a refusal measures it again.
+sends per ``period``, in windows starting when the server said to come back (its hint; one second
+without one). The period is the hint too, but never shorter than a second: a short hint is the
+time until the next unit of a token bucket frees up, not the length of the provider's window.
+The quota is measured, not guessed: the sends in the refused window (or the last period of slow
+start) minus every refusal that window collects, which is what the server admitted. That is the
+multiplicative decrease, by the share the server refused, but never below 0.7 of the quota
+before (AWS's beta), so one window the server refused for another reason cannot collapse it.
+After four windows at a measured quota, each window that ends full raises it by one (additive
+increase, with a plateau first, as CUBIC flattens near the last maximum), until a refusal
+measures it again.
 Senders reserve a place in the first window with room, so they go in order, and a reservation
 made before the quota shrank is re-examined when its window comes.
 
@@ -41,7 +43,7 @@ _INITIAL_WINDOW = 10
 _PLATEAU = 4  # windows at a measured quota before probing above it
 _BETA = 0.7  # the deepest one measurement may cut the quota (AWS adaptive mode's beta)
 _MIN_POLL, _MAX_POLL, _FIRST_POLL = 0.005, 1.0, 0.01
-_MIN_PERIOD, _MAX_PERIOD = 0.05, 60.0
+_MIN_PERIOD, _MAX_PERIOD = 1.0, 60.0  # window lengths: a second up to a minute
 _IDLE_RESET = 60.0  # seconds without a throttle after which the limit is learned again
 
 
@@ -194,21 +196,22 @@ class Pacer:
                 if (ticket.epoch, ticket.window) == self._origin and self.quota is not None:
                     self.quota = max(self._floor, self.quota - 1)  # the window's next refusal
                 return
-            period = min(_MAX_PERIOD, max(_MIN_PERIOD, hint if hint is not None else 1.0))
+            come_back = min(_MAX_PERIOD, hint if hint is not None else 1.0)
+            period = max(_MIN_PERIOD, come_back)
             sent = self._sent_in(ticket.window, now, period)
             self._origin = (self.epoch, ticket.window)
             self._floor = max(1, math.floor(_BETA * self.quota)) if self.quota else 1
             self.epoch += 1
             self.quota = max(self._floor, sent - 1)
             self.period = period
-            self.anchor = now + period
+            self.anchor = now + come_back
             self._reserved = {}
             self._grown_to = -1
 
     def _sent_in(self, window: int, now: float, period: float) -> int:
         if window != COLD:
             return self._reserved.get(window, 1)
-        since = now - max(period, 1.0)
+        since = now - period
         return sum(1 for t in self._cold_sends if t >= since) or 1
 
     def _restart(self) -> None:
