@@ -184,7 +184,7 @@ def test_reset_of_a_limit_with_capacity_left_is_no_hint():
 
 
 def test_anthropic_reset_is_a_timestamp():
-    """anthropic-ratelimit-*-reset is RFC 3339; the hint is the time until then (0 if past)."""
+    """anthropic-ratelimit-*-reset is RFC 3339: (time until then) / limit, 0 once past."""
     later = datetime.fromtimestamp(NOW + 84, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     headers = {
         "anthropic-ratelimit-input-tokens-limit": "2",
@@ -208,7 +208,7 @@ def test_anthropic_reset_is_a_timestamp():
     ],
 )
 def test_rfc3339_timestamps(text, posix):
-    assert parse_timestamp(text) == pytest.approx(posix)
+    assert parse_timestamp(text) == pytest.approx(posix, abs=1e-6)
 
 
 @pytest.mark.parametrize(
