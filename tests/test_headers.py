@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import run_python
 from llm_retry.headers import parse_delay, parse_go_duration, parse_timestamp, server_hint
 
 NOW = 1_700_000_000.0
@@ -275,3 +276,20 @@ def test_arbitrary_reset_text_never_crashes(text, remaining, limit):
         assert hint.soft
         assert hint.seconds >= 0
         assert math.isfinite(hint.seconds)
+
+
+_HOSTILE = """
+from llm_retry.headers import server_hint
+value = "111111s" * 5000 + "x"  # exponential backtracking for an ambiguous number pattern
+hint = server_hint(
+    {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": value}, now=0.0
+)
+print(hint.seconds, hint.ignored[0][:40])
+"""
+
+
+def test_a_hostile_reset_header_is_rejected_in_linear_time():
+    """A long near-duration is ignored at once (in a child process, so a regression cannot hang
+    the suite: the regular expression engine holds the GIL)."""
+    out = run_python("-c", _HOSTILE, timeout=20)
+    assert out.strip() == "None x-ratelimit-reset-tokens ignored: '11111"

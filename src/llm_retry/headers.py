@@ -93,7 +93,9 @@ def _date_delay(text: str, now: float) -> float:
 
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3}
 _GO_UNITS |= {"s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+# Each number has one way to match (digits, then an optional fraction), so a long garbage value
+# fails in linear time; ``\d+\.?\d*`` would backtrack exponentially over "111s111s...x".
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
 _GO_DURATION = re.compile(rf"(?:{_GO_PART.pattern})+")
 
 
