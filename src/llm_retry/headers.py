@@ -59,8 +59,13 @@ def parse_delay(value: str, *, now: float, milliseconds: bool = False) -> float:
     if number is not None:
         return number / 1000 if milliseconds else number
     if milliseconds:
-        raise ValueError(f"{text!r} is not a number of milliseconds")
+        raise ValueError(f"{_shown(text)} is not a number of milliseconds")
     return _date_delay(text, now)
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted for a reason, cut short: a hostile header must not bloat the events."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
 
 
 def _number(text: str) -> float | None:
@@ -74,9 +79,9 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     if not math.isfinite(number):
-        raise ValueError(f"{text!r} is not a finite number")
+        raise ValueError(f"{_shown(text)} is not a finite number")
     if number < 0:
-        raise ValueError(f"{text!r} is negative")
+        raise ValueError(f"{_shown(text)} is negative")
     return number
 
 
@@ -87,7 +92,7 @@ def _date_delay(text: str, now: float) -> float:
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
     if when is None or when.tzinfo is None:
-        raise ValueError(f"{text!r} is neither a number of seconds nor an HTTP date")
+        raise ValueError(f"{_shown(text)} is neither a number of seconds nor an HTTP date")
     return max(0.0, when.timestamp() - now)
 
 
@@ -112,12 +117,12 @@ def parse_go_duration(value: str) -> float:
     if number is not None:
         return number
     if text.startswith("-"):
-        raise ValueError(f"{text!r} is negative")
+        raise ValueError(f"{_shown(text)} is negative")
     if not _GO_DURATION.fullmatch(text):
-        raise ValueError(f"{text!r} is not a duration such as '1s', '6m0s' or '250ms'")
+        raise ValueError(f"{_shown(text)} is not a duration such as '1s', '6m0s' or '250ms'")
     total = sum(float(amount) * _GO_UNITS[unit] for amount, unit in _GO_PART.findall(text))
     if not math.isfinite(total):
-        raise ValueError(f"{text!r} is not a finite duration")
+        raise ValueError(f"{_shown(text)} is not a finite duration")
     return total
 
 
@@ -135,14 +140,16 @@ def parse_timestamp(value: str) -> float:
     text = value.strip()
     match = _RFC3339.fullmatch(text)
     if match is None:
-        raise ValueError(f"{text!r} is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+        raise ValueError(
+            f"{_shown(text)} is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"
+        )
     day, clock, fraction, _, sign, hours, minutes = match.groups()
     try:
         offset = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
         zone = timezone(-offset if sign == "-" else offset)
         when = datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=zone)
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not a valid timestamp: {exc}") from None
+        raise ValueError(f"{_shown(text)} is not a valid timestamp: {exc}") from None
     return when.timestamp() + float(fraction or 0)
 
 
