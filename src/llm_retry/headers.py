@@ -213,8 +213,8 @@ _RATE_LIMITS = (
 
 def _capacity(text: str | None) -> int:
     """The limit's size from its ``limit`` header; 1 (the whole reset) when absent or unreadable."""
-    if text is None or not (text.isascii() and text.isdigit()):
-        return 1
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return 1  # absent, not a count, or longer than any real limit (int() would refuse it)
     return max(1, int(text))
 
 
