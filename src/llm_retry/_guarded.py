@@ -19,7 +19,7 @@ from typing import Any
 import tenacity
 
 from . import _clock
-from .engine import Admission, Guard, RetryRun
+from .engine import Admission, Guard, RetryRun, areplay, replay
 from .policy import Policy
 from .waits import GiveUp
 
@@ -102,12 +102,7 @@ def call_sync(guard: Guard, policy: Callable[[Exception], Policy], name: str, ca
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
     run = RetryRun(policy(first), name, start, guard, admission.ticket)
-    pending = [first]
-
-    def attempt(*a: Any, **k: Any) -> Any:
-        if pending:
-            raise pending.pop()
-        return _settled(guard, run.ticket, wrapped, a, k)
+    attempt = replay(first, lambda *a, **k: _settled(guard, run.ticket, wrapped, a, k))
 
     def before(state: tenacity.RetryCallState) -> None:
         if state.attempt_number > 1:
@@ -172,12 +167,7 @@ async def call_async(
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
     run = RetryRun(policy(first), name, start, guard, admission.ticket)
-    pending = [first]
-
-    async def attempt(*a: Any, **k: Any) -> Any:
-        if pending:
-            raise pending.pop()
-        return await _asettled(guard, run.ticket, wrapped, a, k)
+    attempt = areplay(first, lambda *a, **k: _asettled(guard, run.ticket, wrapped, a, k))
 
     async def before(state: tenacity.RetryCallState) -> None:
         if state.attempt_number > 1:

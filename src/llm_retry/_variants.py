@@ -22,7 +22,7 @@ from typing import Any
 from . import _clock
 from ._outcomes import StreamBreak, Tally, mark
 from ._relay import AsyncRelay, AsyncStreamProxy, Primed, Relay, StreamProxy, aprime, prime
-from .engine import RetryRun
+from .engine import RetryRun, areplay, replay
 from .errors import InvalidResultError, PolicyError
 from .policy import Policy
 
@@ -139,14 +139,8 @@ class _Call:
         if not self.restart:
             self._give_up(exc, record)
             raise exc
-        pending = [exc]
-
-        def replay(*args: Any, **kwargs: Any) -> Any:
-            if pending:
-                raise pending.pop()
-            return self.attempt(*args, **kwargs)
-
-        return _primed(self.base(replay, None, self.args, self.kwargs), exc)
+        again = replay(exc, self.attempt)
+        return _primed(self.base(again, None, self.args, self.kwargs), exc)
 
     async def arecover(self, exc: Exception, delivered: int) -> Primed:
         """The async twin of `recover`."""
@@ -154,14 +148,8 @@ class _Call:
         if not self.restart:
             self._give_up(exc, record)
             raise exc
-        pending = [exc]
-
-        async def replay(*args: Any, **kwargs: Any) -> Any:
-            if pending:
-                raise pending.pop()
-            return await self.reopen(*args, **kwargs)
-
-        return _primed(await self.base(replay, None, self.args, self.kwargs), exc)
+        again = areplay(exc, self.reopen)
+        return _primed(await self.base(again, None, self.args, self.kwargs), exc)
 
 
 class _AsyncRecovery:

@@ -14,6 +14,7 @@ which reaches the note and the ``gave_up`` event like any other. Without a guard
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -36,11 +37,42 @@ __all__ = [
     "RetryRun",
     "Verdict",
     "add_note",
+    "areplay",
     "current_guard",
+    "replay",
     "reset_guard",
     "use_guard",
     "verdict",
 ]
+
+
+def replay(first: BaseException, call: Callable[..., Any]) -> Callable[..., Any]:
+    """A callable that re-raises ``first`` (a failure already seen), then calls ``call``.
+
+    tenacity's loop is only built after a first failure; handing it this callable lets the loop
+    start from that failure instead of making the attempt again.
+    """
+    pending = [first]
+
+    def attempt(*args: Any, **kwargs: Any) -> Any:
+        if pending:
+            raise pending.pop()
+        return call(*args, **kwargs)
+
+    return attempt
+
+
+def areplay(first: BaseException, call: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """The async twin of `replay`."""
+    pending = [first]
+
+    async def attempt(*args: Any, **kwargs: Any) -> Any:
+        if pending:
+            raise pending.pop()
+        return await call(*args, **kwargs)
+
+    return attempt
+
 
 _MESSAGE_CHARS = 300
 _VERDICT = "__llm_retry_verdict__"

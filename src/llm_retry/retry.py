@@ -22,7 +22,7 @@ import wrapt
 from . import _clock
 from ._guarded import call_async, call_sync
 from ._variants import wrapper_for
-from .engine import RetryRun, add_note, current_guard
+from .engine import RetryRun, add_note, areplay, current_guard, replay
 from .errors import PolicyError
 from .policy import Policy
 from .presets import preset_source
@@ -69,30 +69,6 @@ def _name(func: Callable[..., Any]) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
 
-def _replay(first: BaseException, wrapped: Callable[..., Any]) -> Callable[..., Any]:
-    """A callable whose first call re-raises the failure already seen, then calls ``wrapped``."""
-    pending = [first]
-
-    def attempt(*args: Any, **kwargs: Any) -> Any:
-        if pending:
-            raise pending.pop()
-        return wrapped(*args, **kwargs)
-
-    return attempt
-
-
-def _areplay(first: BaseException, wrapped: Callable[..., Any]) -> Callable[..., Any]:
-    """The async twin of `_replay`."""
-    pending = [first]
-
-    async def attempt(*args: Any, **kwargs: Any) -> Any:
-        if pending:
-            raise pending.pop()
-        return await wrapped(*args, **kwargs)
-
-    return attempt
-
-
 def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
 
@@ -102,7 +78,7 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         run = RetryRun(_resolve(source, first), name, start)
         retrying = tenacity.Retrying(sleep=_clock.pause, **run.strategies())
         try:
-            result: Any = retrying(_replay(first, wrapped), *args, **kwargs)
+            result: Any = retrying(replay(first, wrapped), *args, **kwargs)
         except BaseException as exc:
             run.failed(exc)
             raise
@@ -132,7 +108,7 @@ def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         run = RetryRun(_resolve(source, first), name, start)
         retrying = tenacity.AsyncRetrying(sleep=_clock.apause, **run.strategies())
         try:
-            result: Any = await retrying(_areplay(first, wrapped), *args, **kwargs)
+            result: Any = await retrying(areplay(first, wrapped), *args, **kwargs)
         except BaseException as exc:
             run.failed(exc)
             raise
