@@ -3,7 +3,7 @@
 Two markers, each alone on a line, are replaced wherever they appear in a page:
 
 ``<!-- preset-table: NAME [PROFILE] -->``
-    the preset's decision table, from ``llm_retry._tables.render_markdown_table`` (the same
+    the preset's decision table, from ``llm_retry.cli.tables.render_markdown_table`` (the same
     rows ``llm-retry show NAME --markdown`` prints).
 ``<!-- preset-settings: NAME -->``
     the preset's description, its policy-wide settings, its other sections (``[circuit]``,
@@ -53,7 +53,8 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]
 
 def _settings(name: str) -> str:
     """The preset's description, settings, other sections and profile overlays as Markdown."""
-    from llm_retry import _tables, presets  # noqa: PLC0415 - imported only when rendering
+    from llm_retry import presets  # noqa: PLC0415 - imported only when rendering
+    from llm_retry.cli import tables as _tables  # noqa: PLC0415
 
     table = _tables.build_table(name, DEFAULT_PROFILE)
     value = _tables.value_text
@@ -77,7 +78,7 @@ def _settings(name: str) -> str:
 
 def render_marker(kind: str, name: str, profile: str | None) -> str:
     """The Markdown that replaces one marker."""
-    from llm_retry import _tables  # noqa: PLC0415 - imported only when rendering
+    from llm_retry.cli import tables as _tables  # noqa: PLC0415 - imported only when rendering
     from llm_retry.errors import PolicyError  # noqa: PLC0415
 
     try:

@@ -12,8 +12,9 @@ import anthropic
 import openai
 import pytest
 
-from llm_retry import _clock, presets
-from llm_retry import throttle as throttle_state
+from llm_retry import presets
+from llm_retry.run import clock as _clock
+from llm_retry.run import keys as throttle_state
 from llm_retry.testing import FaultServer
 
 pytest_plugins = ["redis_server"]

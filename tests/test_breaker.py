@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llm_retry import PolicyError
-from llm_retry.breaker import CLOSED, BreakerState, CircuitSettings, admit, force, record
+from llm_retry.decide.breaker import CLOSED, BreakerState, CircuitSettings, admit, force, record
 
 CFG = CircuitSettings(failures=3, break_duration=10)
 

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import HTTPError, run_python
 from llm_retry import Backoff, Policy, Retry, budget, llm_retry
-from llm_retry.retry_budget import Limit, RetryBudget
+from llm_retry.decide.retry_budget import Limit, RetryBudget
 from llm_retry.stores import RedisStore
 from llm_retry.testing import capture_events, no_wait
 
@@ -98,7 +98,7 @@ def test_a_block_set_in_another_process_holds_calls_here(redis_server):
         f"""
         import json, time
         from llm_retry.stores import RedisStore
-        from llm_retry.throttle import key_throttle
+        from llm_retry.run.keys import key_throttle
         block = key_throttle(RedisStore({redis_server.url!r}), {key!r}).extend(30, time.time())
         print(json.dumps({{"until": block.until}}))
         """

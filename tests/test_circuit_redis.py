@@ -12,7 +12,7 @@ import redis
 
 from helpers import run_python
 from llm_retry import CircuitOpenError, circuit
-from llm_retry.breaker import BreakerState
+from llm_retry.decide.breaker import BreakerState
 from llm_retry.stores import JSONCodec, MemoryStore, RedisStore
 from llm_retry.testing import capture_events
 

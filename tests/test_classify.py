@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from llm_retry import Fail, Policy, Retry
-from llm_retry.adapters import error_info
-from llm_retry.classify import classify
+from llm_retry.decide.adapters import error_info
+from llm_retry.decide.classify import classify
 from llm_retry.presets import load_preset
 from llm_retry.testing import (
     anthropic_connection_error,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_retry._tables import render_markdown_table
 from llm_retry.cli import main, parse_responses
+from llm_retry.cli.tables import render_markdown_table
 
 PRESETS = ("generic", "deepseek", "openai", "anthropic")
 

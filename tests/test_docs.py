@@ -36,8 +36,9 @@ from types import ModuleType
 
 import pytest
 
-from llm_retry import PolicyError, _schema, cli, sdk
+from llm_retry import PolicyError, cli, sdk
 from llm_retry.cli import quiet_logs
+from llm_retry.policy import schema as _schema
 from llm_retry.presets import PROFILES, Preset, load_preset
 
 ROOT = Path(__file__).resolve().parent.parent

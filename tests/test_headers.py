@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import run_python
-from llm_retry.headers import parse_delay, parse_go_duration, parse_timestamp, server_hint
+from llm_retry.decide.headers import parse_delay, parse_go_duration, parse_timestamp, server_hint
 
 NOW = 1_700_000_000.0
 
@@ -279,7 +279,7 @@ def test_arbitrary_reset_text_never_crashes(text, remaining, limit):
 
 
 _HOSTILE = """
-from llm_retry.headers import server_hint
+from llm_retry.decide.headers import server_hint
 value = "111111s" * 5000 + "x"  # exponential backtracking for an ambiguous number pattern
 hint = server_hint(
     {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": value}, now=0.0

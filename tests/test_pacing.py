@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_retry.pacing import COLD, Pacer, Ticket
+from llm_retry.decide.pacing import COLD, Pacer, Ticket
 
 
 def go(pacer, now, not_before=0.0, held=None):

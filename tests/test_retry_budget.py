@@ -10,7 +10,7 @@ import pytest
 
 from helpers import HTTPError
 from llm_retry import Backoff, Policy, Retry, budget, llm_retry
-from llm_retry.retry_budget import EMPTY, Limit, RetryBudget, deposit, withdraw
+from llm_retry.decide.retry_budget import EMPTY, Limit, RetryBudget, deposit, withdraw
 from llm_retry.stores import MemoryStore
 from llm_retry.testing import capture_events, no_wait
 

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from llm_retry import Policy, PolicyError, Retry, llm_retry
-from llm_retry._relay import is_output
+from llm_retry.run.relay import is_output
 from llm_retry.testing import Reply, capture_events, no_wait
 
 MESSAGES = [{"role": "user", "content": "ping"}]

@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from llm_retry import BudgetExhaustedError, budget, llm_retry, use_profile
-from llm_retry import throttle as throttle_state
 from llm_retry.events import subscribe
+from llm_retry.run import keys as throttle_state
 from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
 
 MESSAGES = [{"role": "user", "content": "ping"}]

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from llm_retry import InvalidResultError, Policy, PolicyError, Retry, llm_retry, load_preset
-from llm_retry._schema import parse
+from llm_retry.policy.schema import parse
 from llm_retry.testing import Reply, capture_events, no_wait
 from llm_retry.testing._factories import anthropic_message_body, openai_completion_body
 from llm_retry.validators import (

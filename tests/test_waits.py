@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from helpers import HTTPError
 from llm_retry import Backoff, Fail, Policy, Retry
-from llm_retry.classify import Decision, classify
-from llm_retry.headers import ServerHint
-from llm_retry.waits import GiveUp, Wait, next_step
+from llm_retry.decide.classify import Decision, classify
+from llm_retry.decide.headers import ServerHint
+from llm_retry.decide.waits import GiveUp, Wait, next_step
 
 RATE = Retry("rate limited")
 

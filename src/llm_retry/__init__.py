@@ -10,7 +10,6 @@ Decorate the functions that already call an SDK::
 
 from __future__ import annotations
 
-from ._timeouts import Timeouts, timeouts
 from .budget import attempt_timeout, budget, remaining
 from .circuit import Circuit, CircuitSnapshot, circuit
 from .errors import (
@@ -22,7 +21,8 @@ from .errors import (
 )
 from .fallback import fallback
 from .policy import Backoff, Fail, Policy, Retry
-from .presets import current_profile, load_preset, use_profile
+from .policy.presets import current_profile, load_preset, use_profile
+from .policy.timeouts import Timeouts, timeouts
 from .retry import llm_retry
 
 __all__ = [

@@ -10,7 +10,7 @@
     @llm_retry(preset="deepseek")
     async def ask_async(prompt): ...
 
-Each call opens a scope (`llm_retry._scope.Scope`) held in a context variable, which every
+Each call opens a scope (`llm_retry.run.scope.Scope`) held in a context variable, which every
 ``@llm_retry`` inside consults: before each attempt (blocks, pacing, the deadline) and after each
 failure (the deadline, the retry budget). The scope follows the call across ``await`` and into
 tasks it starts; a nested ``@budget`` can shorten the deadline, never extend it. `remaining`
@@ -23,7 +23,7 @@ What a budget does depends on what it is given:
   name, and coordinated ``Retry-After`` under that name as the key.
 - ``key``: the key to coordinate under instead (a string, or a function of the call's arguments
   such as ``lambda *a, model, **k: model``).
-- ``pace=True``: adaptive pacing under the key (`llm_retry.pacing`).
+- ``pace=True``: adaptive pacing under the key (`llm_retry.decide.pacing`).
 """
 
 from __future__ import annotations
@@ -36,15 +36,15 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import wrapt
 
-from . import _clock
-from ._scope import Scope, ScopeSpec
-from .engine import GUARD, current_guard
+from .decide.retry_budget import Limit, RetryBudget
 from .errors import PolicyError
 from .events import emit
-from .presets import PROFILES, current_profile, get_preset
-from .retry_budget import Limit, RetryBudget
+from .policy.presets import PROFILES, current_profile, get_preset
+from .run import clock as _clock
+from .run.engine import GUARD, current_guard
+from .run.keys import KeyThrottle, default_store, key_throttle, retry_budget
+from .run.scope import Scope, ScopeSpec
 from .stores import Store
-from .throttle import KeyThrottle, default_store, key_throttle, retry_budget
 
 __all__ = ["Budget", "BudgetSettings", "attempt_timeout", "budget", "remaining"]
 
@@ -297,7 +297,7 @@ def budget(
         key: coordinate ``Retry-After`` under this key instead of the name: a string, or a
             function called with the call's arguments (``self`` excluded) returning one.
         pace: learn the provider's limit under the key and send no faster (slow start, then
-            AIMD windows; see `llm_retry.pacing`).
+            AIMD windows; see `llm_retry.decide.pacing`).
         coordinate: ``False`` turns coordinated waits off for a named budget.
         preset: read defaults from this preset's ``[budget]`` section (under the profile active
             at call time); the budget takes the preset's name unless given one.

@@ -4,7 +4,7 @@
 for health checks and operators (``circuit("deepseek").state()``, ``.open()``, ``.close()``).
 Circuits of the same name share their state. What counts as a failure is the policy's
 classification (each rule's ``circuit`` effect), so a 400 does not open the circuit and a 402
-opens it at once. The state machine is `llm_retry.breaker`; the store makes its transitions
+opens it at once. The state machine is `llm_retry.decide.breaker`; the store makes its transitions
 atomic, in this process or across processes through Redis. No lock is held across the call.
 """
 
@@ -19,8 +19,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 import wrapt
 
-from . import _clock
-from .breaker import (
+from .decide.breaker import (
     ADMIT,
     CLOSED,
     Admission,
@@ -32,11 +31,12 @@ from .breaker import (
     force,
     record,
 )
-from .classify import classify
+from .decide.classify import classify
 from .errors import CircuitOpenError, PolicyError
 from .events import emit
 from .policy import Policy
-from .presets import PROFILES, available_presets, current_profile, get_preset, preset_source
+from .policy.presets import PROFILES, available_presets, current_profile, get_preset, preset_source
+from .run import clock as _clock
 from .stores import JSONCodec, MemoryStore, Store
 
 __all__ = ["Circuit", "CircuitSnapshot", "circuit"]

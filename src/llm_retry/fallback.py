@@ -33,12 +33,12 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 import wrapt
 
-from .adapters import error_info
 from .budget import remaining
-from .classify import _type_name as type_name  # how events name exception types
-from .engine import Verdict, add_note, verdict
+from .decide.adapters import error_info
+from .decide.classify import _type_name as type_name  # how events name exception types
 from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
 from .events import emit
+from .run.engine import Verdict, add_note, verdict
 
 __all__ = ["fallback"]
 

@@ -6,7 +6,7 @@ strategies from one `RetryRun` (the shared decision core), and told that attempt
 failed. Sync or async is chosen once, when the function is decorated.
 
 Inside an active ``@budget`` (a guard in the engine's context variable: one read per call), the
-call takes the guarded drivers of `llm_retry._guarded` instead.
+call takes the guarded drivers of `llm_retry.run.guarded` instead.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 import tenacity
 import wrapt
 
-from . import _clock
-from ._guarded import call_async, call_sync
-from ._variants import wrapper_for
-from .engine import RetryRun, add_note, areplay, current_guard, replay
 from .errors import PolicyError
 from .policy import Policy
-from .presets import preset_source
+from .policy.presets import preset_source
+from .run import clock as _clock
+from .run.engine import RetryRun, add_note, areplay, current_guard, replay
+from .run.guarded import call_async, call_sync
+from .run.variants import wrapper_for
 
 __all__ = ["llm_retry"]
 

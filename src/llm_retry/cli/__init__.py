@@ -45,7 +45,7 @@ PROG = "llm-retry"
 # -- demo -----------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo against a local fault server."""
-    from llm_retry.demo import run_demo  # noqa: PLC0415 - imports the HTTP server only when asked
+    from llm_retry.cli.demo import run_demo  # noqa: PLC0415 - imports the HTTP server only when asked
 
     return run_demo(sys.stdout, fast=args.fast)
 

@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from llm_retry._tables import seconds
-from llm_retry.classify import Decision, classify
 from llm_retry.cli._output import UsageError, plural, print_json, print_pairs
 from llm_retry.cli._synthetic import make_error
+from llm_retry.cli.tables import seconds
+from llm_retry.decide.classify import Decision, classify
+from llm_retry.decide.waits import GiveUp, Wait, attempt_limit, next_step
 from llm_retry.policy import Fail, Policy, Retry
 from llm_retry.presets import current_profile, load_preset
-from llm_retry.waits import GiveUp, Wait, attempt_limit, next_step
 
 __all__ = ["Explanation", "cmd_explain", "explain"]
 

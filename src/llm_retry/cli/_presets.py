@@ -9,10 +9,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from llm_retry import _schema
-from llm_retry._tables import build_table, format_grid, render_markdown, render_plain
 from llm_retry.cli._output import print_json, terminal_width
+from llm_retry.cli.tables import build_table, format_grid, render_markdown, render_plain
 from llm_retry.errors import PolicyError
+from llm_retry.policy import schema as _schema
 from llm_retry.presets import PROFILES, Preset, available_presets, current_profile, get_preset
 
 __all__ = ["cmd_presets", "cmd_show", "cmd_validate", "validate_file"]

@@ -18,7 +18,7 @@ _TRANSPORT = ("timeout", "connection")
 
 
 class SyntheticError(Exception):
-    """A made-up API failure carrying what `llm_retry.adapters.error_info` reads.
+    """A made-up API failure carrying what `llm_retry.decide.adapters.error_info` reads.
 
     Attributes:
         status_code: the HTTP status, or ``None`` for a transport failure.

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from llm_retry import _clock
 from llm_retry.events import subscribe
+from llm_retry.run import clock as _clock
 
 __all__ = ["capture_events", "no_wait"]
 

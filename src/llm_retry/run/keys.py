@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .pacing import Pacer
-from .retry_budget import RetryBudget
-from .stores import JSONCodec, MemoryStore, Store
+from llm_retry.decide.pacing import Pacer
+from llm_retry.decide.retry_budget import RetryBudget
+from llm_retry.stores import JSONCodec, MemoryStore, Store
 
 __all__ = [
     "NO_BLOCK",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from .errors import PolicyError
+from llm_retry.errors import PolicyError
 
 __all__ = [
     "CIRCUIT_EFFECTS",

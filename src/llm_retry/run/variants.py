@@ -6,7 +6,7 @@ sync or async driver of `llm_retry.retry`, guard included) by changing what one 
 - ``validate=``: call, then check the result; a rejected result raises `InvalidResultError`
   inside the attempt, so the policy's ``results`` rules classify it like any failure.
 - ``stream=True`` and generator functions: call, then pull to the first output chunk
-  (`llm_retry._relay.prime`). A failure before it is an ordinary failed attempt. After it, the
+  (`llm_retry.run.relay.prime`). A failure before it is an ordinary failed attempt. After it, the
   relay's recovery marks the failure with a `StreamBreak` and either gives up at once (the
   caller has output a retry would repeat) or, with ``restart=True``, goes back through ``base``
   with the failure replayed as the attempt that failed, so the count, the waits and any
@@ -19,12 +19,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from . import _clock
-from ._outcomes import StreamBreak, Tally, mark
-from ._relay import AsyncRelay, AsyncStreamProxy, Primed, Relay, StreamProxy, aprime, prime
+from llm_retry.decide.outcomes import StreamBreak, Tally, mark
+from llm_retry.errors import InvalidResultError, PolicyError
+from llm_retry.policy import Policy
+
+from . import clock as _clock
 from .engine import RetryRun, areplay, replay
-from .errors import InvalidResultError, PolicyError
-from .policy import Policy
+from .relay import AsyncRelay, AsyncStreamProxy, Primed, Relay, StreamProxy, aprime, prime
 
 __all__ = ["checked", "generator", "streaming", "wrapper_for"]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from llm_retry.errors import CircuitOpenError, InvalidResultError
+from llm_retry.policy import Fail, Policy, Retry, Rule
+
 from .adapters import ErrorInfo, error_info
-from .errors import CircuitOpenError, InvalidResultError
 from .headers import NO_HINT, ServerHint, server_hint
-from .policy import Fail, Policy, Retry, Rule
 
 __all__ = ["NEVER_RETRIED", "Decision", "classify"]
 

@@ -22,15 +22,15 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import _clock
-from .events import subscribe
-from .presets import use_profile
-from .retry import llm_retry
+from llm_retry.events import subscribe
+from llm_retry.policy.presets import use_profile
+from llm_retry.retry import llm_retry
+from llm_retry.run import clock as _clock
 
 if TYPE_CHECKING:
     import openai
 
-    from .testing import FaultServer
+    from llm_retry.testing import FaultServer
 
 __all__ = ["format_event", "run_demo"]
 
@@ -114,7 +114,7 @@ class Outcome:
 
 def _recovering_call(out: TextIO, server: FaultServer, ask: Callable[[str], str]) -> Outcome:
     """Call 1: 429 (Retry-After: 1), 503, then 200."""
-    from .testing import Reply  # noqa: PLC0415 - the testing package is imported on demand
+    from llm_retry.testing import Reply  # noqa: PLC0415 - the testing package is imported on demand
 
     _say(out, "1. A call that recovers: the server answers 429 (Retry-After: 1), 503, then 200.")
     server.script(
@@ -141,7 +141,7 @@ def _failing_call(
     out: TextIO, server: FaultServer, ask: Callable[[str], str], api_error: type[Exception]
 ) -> Outcome:
     """Call 2: 402 Insufficient Balance, which no retry can fix."""
-    from .testing import Reply  # noqa: PLC0415 - the testing package is imported on demand
+    from llm_retry.testing import Reply  # noqa: PLC0415 - the testing package is imported on demand
 
     _say(out, "2. A call no retry can fix: the server answers 402 (Insufficient Balance).")
     server.script(Reply(402, message="Insufficient Balance"))
@@ -210,8 +210,8 @@ def _header(out: TextIO, server: FaultServer, fast: bool) -> None:
 
 
 def _run(out: TextIO, openai_module: Any, fast: bool) -> int:
-    from .testing import FaultServer  # noqa: PLC0415 - the testing package is imported on demand
-    from .testing._modes import no_wait  # noqa: PLC0415
+    from llm_retry.testing import FaultServer  # noqa: PLC0415 - the testing package is imported on demand
+    from llm_retry.testing._modes import no_wait  # noqa: PLC0415
 
     with ExitStack() as stack:
         server = stack.enter_context(FaultServer())
@@ -243,7 +243,7 @@ def run_demo(out: TextIO = sys.stdout, *, fast: bool = False) -> int:
     except ImportError:
         print(f"llm-retry: {INSTALL_HINT}", file=sys.stderr)
         return 1
-    from .cli import quiet_logs  # noqa: PLC0415 - cli imports this module on demand
+    from . import quiet_logs  # noqa: PLC0415 - cli imports this module on demand
 
     with quiet_logs():
         return _run(out, openai, fast)

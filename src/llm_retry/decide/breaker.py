@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import PolicyError
+from llm_retry.errors import PolicyError
 
 __all__ = [
     "Admission",

@@ -18,10 +18,11 @@ from typing import Any
 
 import tenacity
 
-from . import _clock
+from llm_retry.decide.waits import GiveUp
+from llm_retry.policy import Policy
+
+from . import clock as _clock
 from .engine import Admission, Guard, RetryRun, areplay, replay
-from .policy import Policy
-from .waits import GiveUp
 
 __all__ = ["call_async", "call_sync"]
 

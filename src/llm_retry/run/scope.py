@@ -15,15 +15,16 @@ import math
 from dataclasses import dataclass
 from typing import TypeVar
 
-from . import _clock
+from llm_retry.decide.pacing import Ticket
+from llm_retry.decide.retry_budget import Limit, RetryBudget, Withdrawal
+from llm_retry.decide.waits import GiveUp, Wait
+from llm_retry.errors import BudgetExhaustedError
+from llm_retry.events import emit
+from llm_retry.policy import Retry
+
+from . import clock as _clock
 from .engine import Admission, RetryRun
-from .errors import BudgetExhaustedError
-from .events import emit
-from .pacing import Ticket
-from .policy import Retry
-from .retry_budget import Limit, RetryBudget, Withdrawal
-from .throttle import NO_BLOCK, THROTTLE_STATUSES, Block, KeyThrottle
-from .waits import GiveUp, Wait
+from .keys import NO_BLOCK, THROTTLE_STATUSES, Block, KeyThrottle
 
 __all__ = ["Scope", "ScopeSpec"]
 

@@ -19,16 +19,18 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import _clock, sdk
-from ._outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
-from .classify import Decision, classify
-from .events import emit
-from .waits import GiveUp, Wait, next_step
+from llm_retry import sdk
+from llm_retry.decide.classify import Decision, classify
+from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
+from llm_retry.decide.waits import GiveUp, Wait, next_step
+from llm_retry.events import emit
+
+from . import clock as _clock
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-    from .policy import Policy
+    from llm_retry.policy import Policy
 
 __all__ = [
     "GUARD",

@@ -3,7 +3,7 @@
 ``retry-after-ms`` is read first (milliseconds), then ``Retry-After`` as seconds (integer or
 float) or as an HTTP date. A header that cannot be read, or is negative, is ignored and the
 reason is kept so the event can say why. The result is never capped here: capping is a policy
-decision (see `llm_retry.waits`, and `llm_retry.classify` for the soft hints below).
+decision (see `llm_retry.decide.waits`, and `llm_retry.decide.classify` for the soft hints below).
 
 When neither header is there, the rate-limit headers give a softer hint: for each limit the
 response reports as used up (``remaining`` is 0), the time until it has room again. OpenAI sends

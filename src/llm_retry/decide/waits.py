@@ -3,7 +3,7 @@
 The wait is ``max(server hint, backoff)``: the server's ``Retry-After`` is a floor under the
 jittered backoff, never a ceiling. A hint longer than the policy's ``max_retry_after`` means give
 up now with that reason; a long sleep is never the answer to it. (A rate-limit reset header that
-long never gets here: `llm_retry.classify` drops it, and the backoff alone decides.)
+long never gets here: `llm_retry.decide.classify` drops it, and the backoff alone decides.)
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from llm_retry.policy import Policy, Retry
+
 from .classify import Decision
-from .policy import Policy, Retry
 
 __all__ = ["GiveUp", "Wait", "next_step"]
 

@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .stores import JSONCodec, Store
+from llm_retry.stores import JSONCodec, Store
 
 __all__ = ["EMPTY", "Ledger", "Limit", "RetryBudget", "Withdrawal", "deposit", "withdraw"]
 

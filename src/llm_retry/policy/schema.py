@@ -11,8 +11,9 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import PolicyError
-from .policy import (
+from llm_retry.errors import PolicyError
+
+from .rules import (
     CIRCUIT_EFFECTS,
     JITTERS,
     TRANSPORT_KINDS,

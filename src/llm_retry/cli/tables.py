@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .policy import Backoff, Fail, Policy, Retry, Rule
-from .presets import get_preset
+from llm_retry.policy import Backoff, Fail, Policy, Retry, Rule
+from llm_retry.policy.presets import get_preset
 
 __all__ = [
     "SECTIONS",

@@ -16,9 +16,10 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from llm_retry.errors import InvalidResultError
+from llm_retry.events import emit
+
 from .adapters import error_info
-from .errors import InvalidResultError
-from .events import emit
 from .waits import GiveUp, Wait
 
 if TYPE_CHECKING:
