@@ -27,6 +27,7 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("LLM_RETRY_PROFILE", raising=False)
     monkeypatch.delenv("LLM_RETRY_POLICIES", raising=False)
     presets.clear_cache()
+    throttle_state.reset()  # the presets' limits and blocks are on by default: none carry over
     clock = _clock.active()
     yield
     presets.use_profile(None)

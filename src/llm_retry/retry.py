@@ -25,6 +25,7 @@ from .policy.presets import preset_source
 from .run import clock as _clock
 from .run.engine import RetryRun, add_note, areplay, current_guard, replay
 from .run.guarded import call_async, call_sync
+from .run.limited import Limits, for_preset
 from .run.variants import wrapper_for
 
 __all__ = ["llm_retry"]
@@ -69,7 +70,7 @@ def _name(func: Callable[..., Any]) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
 
-def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
+def _sync_wrapper(source: PolicySource, name: str, limits: Limits | None) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
 
     def retry_after_failure(
@@ -86,7 +87,7 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         return result
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        guard = current_guard()
+        guard = current_guard() if limits is None else limits.scope(current_guard())
         if guard is not None:
             return call_sync(guard, resolve, name, (wrapped, args, kwargs))
         start = _clock.now()
@@ -99,7 +100,7 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
     return wrapper
 
 
-def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
+def _async_wrapper(source: PolicySource, name: str, limits: Limits | None) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
 
     async def retry_after_failure(
@@ -116,7 +117,7 @@ def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
         return result
 
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        guard = current_guard()
+        guard = current_guard() if limits is None else limits.scope(current_guard())
         if guard is not None:
             return await call_async(guard, resolve, name, (wrapped, args, kwargs))
         start = _clock.now()
@@ -134,11 +135,14 @@ def is_async(func: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(getattr(func, "__func__", func))
 
 
-def _decorate(func: Callable[P, R], source: PolicySource, **options: Any) -> Callable[P, R]:
+def _decorate(
+    func: Callable[P, R], source: PolicySource, limits: Limits | None, **options: Any
+) -> Callable[P, R]:
     name = _name(func)
-    wrapper = wrapper_for(func, source, name, (_sync_wrapper, _async_wrapper), **options)
+    bases = (partial(_sync_wrapper, limits=limits), partial(_async_wrapper, limits=limits))
+    wrapper = wrapper_for(func, source, name, bases, **options)
     if wrapper is None:
-        wrapper = (_async_wrapper if is_async(func) else _sync_wrapper)(source, name)
+        wrapper = bases[1 if is_async(func) else 0](source, name)
     return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
 
 
@@ -190,17 +194,20 @@ def llm_retry(
             it, a failure is raised with a note, not retried (its output would come twice).
         restart: for streams and generators, re-run the call from the start when it fails after
             output (a ``stream_restarted`` event tells the caller to drop what it got).
-        **overrides: policy settings to change (``attempts=3``, ``max_retry_after=30``).
+        **overrides: policy settings to change (``attempts=3``, ``max_retry_after=30``);
+            and ``limits=False`` to turn off the preset's admission under its name
+            (`llm_retry.run.limited`), ``store=`` (a `RedisStore`) to share it across processes.
 
     Raises:
         PolicyError: at decoration time, for an unknown preset or an invalid override.
     """
+    limits = for_preset(preset, overrides.pop("limits", None), overrides.pop("store", None))
     source = _source(preset, policy, overrides)
     options = {"validate": validate, "stream": stream, "restart": restart}
     if func is not None:
-        return _decorate(func, source, **options)
+        return _decorate(func, source, limits, **options)
 
     def decorator(f: Callable[P, R]) -> Callable[P, R]:
-        return _decorate(f, source, **options)
+        return _decorate(f, source, limits, **options)
 
     return decorator

@@ -169,6 +169,7 @@ def _settings(partial: bool) -> dict[str, Check]:
         "circuit": _CIRCUIT,
         "budget": _BUDGET,
         "timeouts": _TIMEOUTS,
+        "limits": _LIMITS,
     }
 
 
@@ -191,6 +192,17 @@ _BUDGET = _table(
         "attempt_timeout": _number(positive=True),
         "retry_ratio": _number(0.0, 1.0),
         "min_retries_per_sec": _number(),
+    }
+)
+_LIMITS = _table(
+    {
+        "enabled": _flag,
+        "concurrency": _flag,
+        "pacing": _flag,
+        "initial": _whole,
+        "min": _whole,
+        "max": _whole,
+        "backoff": _number(0.5, 1.0),
     }
 )
 _TIMEOUTS = _table(

@@ -129,8 +129,11 @@ def retry_budget(store: Store, name: str) -> RetryBudget:
 
 
 def reset() -> None:
-    """Forget every block, pacer and retry budget of this process (for tests)."""
+    """Forget every block, pacer, limit and retry budget of this process (for tests)."""
+    from . import admission  # noqa: PLC0415 - admission's registry, reset with the rest
+
     with _lock:
         _throttles.clear()
         _budgets.clear()
         _DEFAULT_STORE.clear()
+    admission.reset()

@@ -23,6 +23,8 @@ from llm_retry.events import emit
 from llm_retry.policy import Retry
 
 from . import clock as _clock
+from . import limited as _limited
+from .admission import KeyAdmission, LimitSettings, Pass
 from .engine import Admission, RetryRun
 from .keys import NO_BLOCK, THROTTLE_STATUSES, Block, KeyThrottle
 
@@ -43,6 +45,7 @@ class ScopeSpec:
     attempt_timeout: float | None = None
     budget: tuple[RetryBudget, Limit] | None = None
     pace: bool = False
+    limits: tuple[KeyAdmission, LimitSettings] | None = None  # a preset's admission (limited.py)
 
 
 class Scope:
@@ -53,6 +56,7 @@ class Scope:
         "deadline",
         "label",
         "last_error",
+        "limits",
         "pacer",
         "parent",
         "per_attempt",
@@ -88,6 +92,9 @@ class Scope:
         self.throttles = _extend(parent.throttles if parent else (), throttle)
         pacer = throttle if spec.pace else None
         self.pacer = pacer or (parent.pacer if parent else None)
+        self.limits = spec.limits or (parent.limits if parent else None)
+        if self.limits is not None:
+            self.pacer = None  # the key's admission paces (rate windows) as well
 
     # -- the deadline --------------------------------------------------------------------
     def remaining(self) -> float | None:
@@ -116,7 +123,7 @@ class Scope:
         ticket = held if isinstance(held, Ticket) else None
         left = self.deadline - _clock.now()
         if left <= 0:
-            self._cancel(ticket)
+            self._cancel(held)
             return Admission(stop=self._out_of_time(name, attempt, "no time left", left))
         now = _clock.wall()
         if not self.throttles:  # a deadline and perhaps retry budgets: nothing to wait for
@@ -128,14 +135,22 @@ class Scope:
         delay, ticket = self._pace(now, block, ticket)
         if delay > 0:
             key = (blocker or self.pacer or self.throttles[-1]).key
+            kept = held if ticket is None else ticket  # a place in the key's line stays held
             if delay >= left:
-                self._cancel(ticket)
+                self._cancel(kept)
                 why = f"waiting {delay:.1f} s for key {key!r}, more than the {left:.1f} s left"
                 return Admission(stop=self._out_of_time(name, attempt, why, left))
             reported = ticket is not None and ticket is not held
             if blocker is not None or reported:
                 self._throttled(name, attempt, key, delay, block if blocker else None)
-            return Admission(delay, ticket)
+            return Admission(delay, kept)
+        if self.limits is not None:
+            gated = _limited.admit(self, now, held, left, (name, attempt))
+            if gated.stop is not None:
+                return Admission(stop=self._out_of_time(name, attempt, gated.stop, left))
+            if gated.delay > 0:
+                return gated
+            ticket = gated.ticket  # type: ignore[assignment]
         if attempt == 1:
             for budget, limit in self.budgets:
                 budget.deposit(now, limit.window)
@@ -154,14 +169,18 @@ class Scope:
             return max(0.0, block.until - now), None
         return self.pacer.pacer.admit(now, block.until, held)
 
-    def _cancel(self, ticket: Ticket | None) -> None:
-        if self.pacer is not None:
+    def _cancel(self, ticket: object) -> None:
+        if self.pacer is not None and isinstance(ticket, Ticket):
             self.pacer.pacer.cancel(ticket)
+        if self.limits is not None and isinstance(ticket, Pass):
+            self.limits[0].cancel(ticket)
 
     def settle(self, ticket: object, error: BaseException | None) -> None:
         """An admitted attempt ended: the pacer learns its round trip and success."""
         if self.pacer is not None and isinstance(ticket, Ticket):
             self.pacer.pacer.settle(ticket, error is None, _clock.wall())
+        if self.limits is not None and isinstance(ticket, Pass):
+            _limited.settle(self.limits, ticket, error)
 
     def exhausted(self, reason: str) -> BaseException:
         """The error for a call stopped before its first attempt, chained to the last failure."""
@@ -210,6 +229,7 @@ class Scope:
     def _learn(self, run: RetryRun, now: float) -> None:
         """A 429/503/529 under the scope's keys blocks them (with a hint) and informs pacing."""
         decision = run.decision
+        limited = self.limits is not None and _limited.learn(self.limits, run, now)
         if decision is None or decision.status not in THROTTLE_STATUSES:
             return
         rule, policy = decision.rule, run.policy
@@ -220,7 +240,8 @@ class Scope:
             hint = None
         if hint is not None and hint <= policy.max_retry_after:
             for throttle in self.throttles:
-                throttle.extend(hint, now)
+                if limited != "concurrency" or not _limited.own(self, throttle):
+                    throttle.extend(hint, now)
         if self.pacer is not None:
             ticket = run.ticket if isinstance(run.ticket, Ticket) else None
             self.pacer.pacer.throttled(ticket, hint, now)
