@@ -46,9 +46,9 @@ def test_opens_after_consecutive_failures_and_rejects_without_calling(store):
     assert body.calls == 5
     error = caught.value
     assert (error.name, error.state, error.key) == ("svc", "open", None)
-    assert error.retry_in == pytest.approx(60)
+    assert error.retry_in == pytest.approx(2)  # the first break is short: 2 s, doubling to 60 s
     assert isinstance(error.__cause__, HTTPError)
-    assert "probe allowed in 60.0 s" in str(error)
+    assert "probe allowed in 2.0 s" in str(error)
     opened = [e for e in events if e["event"] == "llm_retry.circuit_open"]
     assert len(opened) == 1
     assert opened[0]["failures"] == 5

@@ -23,8 +23,9 @@ concurrency refusal of an attempt admitted as the ``k``-th in flight sets the li
 multiplicative decrease), never below ``min``; only the first refusal of attempts admitted
 under the same limit counts, so one burst of refusals is one decrease. Successes raise the
 limit by ``1/limit`` each (one per limit-full of successes) while the limit is in use, never
-above ``max``; after a decrease, growth waits ``PLATEAU`` limit-fulls of successes, so the
-limit probes above what was refused only now and then.
+above ``max``; after a decrease, growth waits ``PROBE_AFTER`` limit-fulls of successes, so
+the limit probes above what was refused only now and then (each probe costs one refusal, and
+its call waits out the ``Retry-After``).
 
 **Rate windows.** After a rate refusal, at most ``quota`` attempts start per ``period`` seconds,
 in windows starting when the server said to come back (its ``Retry-After``, one second without
@@ -48,6 +49,7 @@ __all__ = [
     "COLD",
     "MAX_PERIOD",
     "PLATEAU",
+    "PROBE_AFTER",
     "LimitSettings",
     "Signal",
     "decreased",
@@ -64,7 +66,9 @@ Signal = Literal["success", "concurrency", "rate", "overload", "ignore"]
 """What an attempt's outcome says about the key's limits."""
 
 PLATEAU = 4
-"""Limit-fulls of successes (or rate windows) after a decrease before probing above it."""
+"""Rate windows after a measurement before probing above it."""
+PROBE_AFTER = 8
+"""Limit-fulls of successes after a decrease before the concurrency limit probes above it."""
 BETA = 0.7
 """The deepest one rate measurement may cut the quota (AWS adaptive mode's beta)."""
 MAX_PERIOD = 60.0
@@ -175,7 +179,7 @@ def increased(limit: float, grown: int, full: bool, cfg: LimitSettings) -> tuple
     application does not reach is not raised (Netflix's rule for app-limited callers).
     """
     grown += 1
-    if full and grown >= PLATEAU * slots(limit):
+    if full and grown >= PROBE_AFTER * slots(limit):
         limit = min(float(cfg.max), limit + 1.0 / max(limit, 1.0))
     return limit, grown
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ class Backend(Protocol):
 
     def cancel(self, ticket: Pass) -> None:
         """A reserved window place will not be used."""
+
+    def free(self) -> int:
+        """Slots free as far as this process knows (a hint: the line wakes this many)."""
 
     def snapshot(self) -> dict[str, float]:
         """``limit``, ``inflight`` and ``quota`` (for tests and events)."""
@@ -186,6 +190,9 @@ class LocalLimits:
                 if count > 0:
                     self.reserved[ticket.window] = count - 1
 
+    def free(self) -> int:
+        return _limits.slots(self.limit) - self.inflight
+
     def snapshot(self) -> dict[str, float]:
         return {"limit": self.limit, "inflight": self.inflight, "quota": self.quota}
 
@@ -206,7 +213,7 @@ class KeyAdmission:
         line = self._line
         if line and line[0] is not ticket:  # others were here first: wait for them
             with self._lock:
-                if line and line[0] is not ticket:
+                if not self._may_try(ticket):
                     self._queue(ticket)
                     return _LINE_POLL, ticket
         found = self.backend.admit(now, start, ticket, cfg)
@@ -214,17 +221,27 @@ class KeyAdmission:
             with self._lock:
                 self._queue(ticket)
                 head = line[0] is ticket
-            return (min(_HEAD_POLL[1], max(_HEAD_POLL[0], self.rtt / 8)) if head else _LINE_POLL), ticket
+            poll = min(_HEAD_POLL[1], max(_HEAD_POLL[0], self.rtt / 8))
+            return (poll if head else _LINE_POLL), ticket
         if found > 0:
             return found, ticket
-        if line:
+        if ticket.in_line:
             with self._lock:
-                if line and line[0] is ticket:
-                    line.popleft()
+                if ticket.in_line:
                     ticket.in_line = False
-                    if line:
-                        _wake(line[0])
+                    with contextlib.suppress(ValueError):
+                        line.remove(ticket)
+                    self._wake_front()
         return 0.0, ticket
+
+    def _may_try(self, ticket: Pass) -> bool:
+        """Whether ``ticket`` is among the first in line, as many as there are free slots."""
+        free = max(1, self.backend.free())
+        return ticket in itertools.islice(self._line, free)
+
+    def _wake_front(self) -> None:
+        for ticket in itertools.islice(self._line, max(1, self.backend.free())):
+            _wake(ticket)
 
     def _queue(self, ticket: Pass) -> None:
         if not ticket.in_line:
@@ -240,8 +257,7 @@ class KeyAdmission:
         ticket.admitted = False
         if self._line:
             with self._lock:
-                if self._line:
-                    _wake(self._line[0])
+                self._wake_front()
 
     def learn(self, ticket: Pass, sig: Signal, hint: float | None, now: float, cfg: LimitSettings) -> None:
         """Apply what a classified failure says (see `llm_retry.decide.limits.signal`)."""
@@ -255,8 +271,7 @@ class KeyAdmission:
                 ticket.in_line = False
                 with contextlib.suppress(ValueError):
                     self._line.remove(ticket)
-                if self._line:
-                    _wake(self._line[0])
+                self._wake_front()
         self.backend.cancel(ticket)
 
 

@@ -21,6 +21,7 @@ import tenacity
 from llm_retry.decide.waits import GiveUp
 from llm_retry.policy import Policy
 
+from . import admission as _admission
 from . import clock as _clock
 from .engine import Admission, Guard, RetryRun, areplay, replay
 
@@ -40,7 +41,7 @@ _STOPPED = object()
 def _admit(guard: Guard, name: str, attempt: int) -> Admission:
     admission = guard.admit(name, attempt, None)
     while admission.stop is None and admission.delay > 0:
-        _clock.pause(admission.delay)
+        _admission.pause(admission.delay, admission.ticket)  # woken early by a freed slot
         admission = guard.admit(name, attempt, admission.ticket)
     return admission
 
@@ -48,7 +49,7 @@ def _admit(guard: Guard, name: str, attempt: int) -> Admission:
 async def _aadmit(guard: Guard, name: str, attempt: int) -> Admission:
     admission = guard.admit(name, attempt, None)
     while admission.stop is None and admission.delay > 0:
-        await _clock.apause(admission.delay)
+        await _admission.apause(admission.delay, admission.ticket)
         admission = guard.admit(name, attempt, admission.ticket)
     return admission
 

@@ -65,10 +65,13 @@ class Limits:
         """The guard for one call: a scope under the key's limits, inside ``guard`` if any."""
         from .scope import Scope  # noqa: PLC0415
 
-        spec = self._spec(current_profile())
-        if spec is None or (guard is not None and not isinstance(guard, Scope)):
+        if guard is not None and (not isinstance(guard, Scope) or guard.pacer is not None):
+            return guard  # an explicit @budget(pace=True) keeps its own pacer
+        try:
+            spec = self._spec(current_profile())
+        except PolicyError:  # a broken profile: the call's own error will say so
             return guard
-        return Scope(spec, self.throttle, guard, _clock.now())
+        return guard if spec is None else Scope(spec, self.throttle, guard, _clock.now())
 
 
 def for_preset(preset: str | None, option: object, store: object) -> Limits | None:

@@ -21,6 +21,7 @@ Only the standard library is used.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import socket
 import sys
 import threading
@@ -31,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from llm_retry.testing._rate import RateLimit
+from llm_retry.testing._rate import ConcurrencyLimit, RateLimit
 from llm_retry.testing._replies import (
     RecordedRequest,
     Reply,
@@ -95,14 +96,17 @@ class _Handler(BaseHTTPRequestHandler):
             raw_body=raw,
         )
         reply = request.reply
-        interrupted = reply.delay > 0 and self.server.closing.wait(reply.delay)
-        if reply.drop or interrupted:
-            self.close_connection = True
-            return
-        if wants_stream(request):
-            self._send_stream(request, serial)
-            return
-        self._send(render_reply(request, serial))
+        try:
+            interrupted = reply.delay > 0 and self.server.closing.wait(reply.delay)
+            if reply.drop or interrupted:
+                self.close_connection = True
+                return
+            if wants_stream(request):
+                self._send_stream(request, serial)
+                return
+            self._send(render_reply(request, serial))
+        finally:
+            self.server.owner._answered(serial)
 
     def _read_body(self) -> bytes:
         """Read the request body, sized by Content-Length or chunked."""
@@ -255,6 +259,8 @@ class FaultServer:
         self._lock = threading.Lock()
         self._clock = clock
         self._rate = None if rate is None else RateLimit(rate, retry_after)
+        self._concurrency: ConcurrencyLimit | None = None
+        self._holding: set[int] = set()  # serials of requests holding a concurrency slot
         self._script: deque[Reply] = deque()
         self._records: list[RecordedRequest] = []
         self._initial_default = Reply() if default is None else default
@@ -366,9 +372,17 @@ class FaultServer:
             self._default = self._initial_default
             if self._rate is not None:
                 self._rate.reset()
+            if self._concurrency is not None:
+                self._concurrency.reset()
+            self._holding.clear()
 
     def rate_limit(
-        self, per_second: float | None, *, retry_after: float | None = 1.0, window: float = 1.0
+        self,
+        per_second: float | None,
+        *,
+        retry_after: float | None = 1.0,
+        window: float = 1.0,
+        headers: bool = False,
     ) -> None:
         """Rate mode: admit `per_second` requests per second, answer the others `429`.
 
@@ -380,10 +394,44 @@ class FaultServer:
             per_second: Requests admitted per second; None turns rate mode off.
             retry_after: The refusals' `Retry-After` in seconds, or None.
             window: The window's length in seconds.
+            headers: Refusals also carry OpenAI's `x-ratelimit-*-requests` headers (a
+                rate limit, told apart from a concurrency limit by them).
         """
-        limit = None if per_second is None else RateLimit(per_second, retry_after, window)
+        limit = (
+            None
+            if per_second is None
+            else RateLimit(per_second, retry_after, window, headers=headers)
+        )
         with self._lock:
             self._rate = limit
+
+    def concurrency_limit(
+        self, limit: int | None, *, hold: float = 0.0, retry_after: float | None = 1.0
+    ) -> None:
+        """Concurrency mode: at most `limit` requests in flight, the others refused `429`.
+
+        Each admitted request is answered after `hold` seconds (added to its reply's delay);
+        a request arriving while `limit` are in flight gets a `429` at once, with
+        `Retry-After: retry_after` (none when None) and no rate header, as DeepSeek's
+        "dynamic concurrency limit" answers.
+
+        Args:
+            limit: Requests in flight at once; None turns concurrency mode off.
+            hold: Seconds each admitted request takes.
+            retry_after: The refusals' `Retry-After` in seconds, or None.
+        """
+        mode = None if limit is None else ConcurrencyLimit(limit, hold, retry_after)
+        with self._lock:
+            self._concurrency = mode
+            self._holding.clear()
+
+    def _answered(self, serial: int) -> None:
+        """A request was answered (or dropped): free its concurrency slot, if it held one."""
+        with self._lock:
+            if serial in self._holding:
+                self._holding.discard(serial)
+                if self._concurrency is not None:
+                    self._concurrency.leave()
 
     def _next_reply(self) -> Reply:
         """The reply for the next request: the script's head, else the default.
@@ -395,7 +443,17 @@ class FaultServer:
             refusal = self._rate.refusal(self._clock())
             if refusal is not None:
                 return refusal
-        return self._script.popleft() if self._script else self._default
+        reply = self._script.popleft() if self._script else self._default
+        if self._concurrency is not None:
+            refusal = self._concurrency.refusal()
+            if refusal is not None:
+                if reply is not self._default:
+                    self._script.appendleft(reply)  # a refusal takes no scripted reply
+                return refusal
+            self._holding.add(self._serial)
+            hold = self._concurrency.hold
+            reply = dataclasses.replace(reply, delay=reply.delay + hold) if hold else reply
+        return reply
 
     def _receive(
         self,
