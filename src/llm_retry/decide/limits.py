@@ -20,7 +20,8 @@ Lua script), and calls these functions.
 **Concurrency limit (AIMD).** At most ``slots(limit)`` attempts are in flight under the key. A
 concurrency refusal of an attempt admitted as the ``k``-th in flight sets the limit to
 ``min(backoff * limit, k - 1)`` (what the server was seen to hold, and at least a
-multiplicative decrease), never below ``min``; only the first refusal of attempts admitted
+multiplicative decrease; an overload, which counts nothing, is the multiplicative decrease
+alone), never below ``min``; only the first refusal of attempts admitted
 under the same limit counts, so one burst of refusals is one decrease. Successes raise the
 limit by ``1/limit`` each (one per limit-full of successes) while the limit is in use, never
 above ``max``; after a decrease, growth waits ``PROBE_AFTER`` limit-fulls of successes, so

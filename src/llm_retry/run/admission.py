@@ -69,6 +69,7 @@ class Pass:
     seq: int = -1  # the place in that window (-1: none reserved)
     admitted: bool = False
     in_line: bool = False  # waiting in this process's line for a slot
+    local: bool = False  # admitted by local state while the shared store was away
     sent: float = 0.0  # when the attempt was sent (the active monotonic clock)
     waiter: Waiter | None = None
 
@@ -165,7 +166,8 @@ class LocalLimits:
             if sig == "rate":
                 self._rate_refusal(ticket, hint, now)
             elif sig in ("concurrency", "overload") and ticket.epoch == self.epoch:
-                self.limit = _limits.decreased(self.limit, ticket.k, cfg)
+                measured = ticket.k if sig == "concurrency" else 0  # an overload: no count
+                self.limit = _limits.decreased(self.limit, measured, cfg)
                 self.epoch += 1
                 self.grown = 0
 
