@@ -13,7 +13,9 @@ The peers are configured alike: each would retry on ``Exception``, up to 5 attem
 (``tenacity.retry(stop=stop_after_attempt(5))``, ``stamina.retry(on=Exception, attempts=5)``,
 ``backoff.on_exception(backoff.expo, Exception, max_tries=5)``); a ``wrapt`` pass-through
 decorator shows the floor any wrapt-based decorator pays. A peer that is not installed is
-skipped with a note.
+skipped with a note. Two rows show the README's stack (``@budget(total=90)
+@llm_retry(preset="deepseek") @circuit(...)``) with the preset's admission (concurrency limit
+and rate windows under ``"deepseek"``, on by default) and with ``limits=False``.
 
 How: sync calls are timed with `timeit` (statement ``f(1)``, garbage collection off); async
 calls as ``number`` awaits in a loop inside one `asyncio.run` per repetition, timed with
@@ -99,6 +101,24 @@ def _budget_named() -> Candidate:
     )
 
 
+def _readme_stack(*, limits: bool = True) -> Candidate:
+    """The README's stack as written (its circuit in a store of its own, closed and clean)."""
+    from llm_retry import circuit  # noqa: PLC0415
+    from llm_retry.stores import MemoryStore  # noqa: PLC0415
+
+    outer = budget(total=90)
+    retry = llm_retry(preset="deepseek", limits=limits)
+    breaker = circuit("bench-readme", preset="deepseek", store=MemoryStore())
+    label = "README stack" if limits else "README stack, limits=False"
+    return Candidate(
+        label, outer(retry(breaker(_bench.call))), outer(retry(breaker(_bench.acall)))
+    )
+
+
+def _readme_unlimited() -> Candidate:
+    return _readme_stack(limits=False)
+
+
 def _wrapt_passthru() -> Candidate:
     decorate = importlib.import_module("wrapt").decorator(_bench.passthru)
     return Candidate("wrapt pass-through", decorate(_bench.call), decorate(_bench.acall))
@@ -127,6 +147,8 @@ BUILDERS: tuple[Callable[[], Candidate], ...] = (
     _llm_retry,
     _budget_deadline,
     _budget_named,
+    _readme_stack,
+    _readme_unlimited,
     _wrapt_passthru,
     _tenacity,
     _stamina,

@@ -64,7 +64,7 @@ def test_any_sequence_keeps_the_limit_in_bounds_and_lets_one_through(ops):
             ticket = held.pop(k % len(held))
             state.release(ticket, op == "ok", CFG)
             if op == "drop":
-                state.learn(ticket, "concurrency", None, 1.0, CFG)
+                state.learn(ticket, "concurrency", (None, None), 1.0, CFG)
         assert CFG.min <= state.limit <= CFG.max
         assert state.inflight == len(held)
     for ticket in held:
@@ -79,7 +79,7 @@ def test_one_burst_of_refusals_is_one_decrease():
         assert state.admit(1.0, 1.0, ticket, CFG) == 0
     for ticket in tickets[5:]:  # the server held five: the sixth and later were refused
         state.release(ticket, False, CFG)
-        state.learn(ticket, "concurrency", 1.0, 1.0, CFG)
+        state.learn(ticket, "concurrency", (1.0, None), 1.0, CFG)
     assert state.limit == 5  # what the server was seen to hold (the 6th in flight was refused)
 
 
@@ -111,7 +111,7 @@ def test_a_rate_refusal_measures_the_quota_and_opens_windows():
         assert state.admit(100.0, 100.0, ticket, CFG) == 0
     for ticket in sent[5:]:  # the server admitted five in its window
         state.release(ticket, False, CFG)
-        state.learn(ticket, "rate", 1.0, 100.01, CFG)
+        state.learn(ticket, "rate", (1.0, None), 100.01, CFG)
     assert state.quota == 5
     waits = [state.admit(100.02, 100.02, Pass(), CFG) for _ in range(6)]
     assert waits[:5] == [pytest.approx(0.99)] * 5  # the first window opens when told
@@ -122,7 +122,7 @@ def test_an_overload_lowers_the_concurrency_limit_not_the_rate():
     state = LocalLimits(CFG)
     ticket = Pass()
     state.admit(1.0, 1.0, ticket, CFG)
-    state.learn(ticket, "overload", None, 1.0, CFG)
+    state.learn(ticket, "overload", (None, None), 1.0, CFG)
     assert state.quota == 0  # no rate windows: recovery is not a crawl at one request a second
     assert state.limit == pytest.approx(9.0)
 
@@ -177,7 +177,7 @@ def _replay(state, ops):
             state.release(ticket, op == "ok", CFG)
             if op in ("drop", "overload", "rate"):
                 sig = "concurrency" if op == "drop" else op
-                state.learn(ticket, sig, 1.0 if op == "rate" else None, now, CFG)
+                state.learn(ticket, sig, (1.0, 0.5 if n % 2 else None) if op == "rate" else (None, None), now, CFG)
         snap = state.snapshot()
         trace.append((round(snap["limit"], 9), int(snap["inflight"]), int(snap["quota"])))
     return trace
@@ -207,6 +207,6 @@ def test_processes_share_one_limit_through_redis(redis_store):
         tickets.append(ticket)
     assert first.admit(1.0, 1.0, Pass(), CFG) is None  # ten in flight between them: full
     second.release(tickets[-1], False, CFG)
-    second.learn(tickets[-1], "concurrency", None, 1.0, CFG)
+    second.learn(tickets[-1], "concurrency", (None, None), 1.0, CFG)
     assert first.snapshot()["limit"] == pytest.approx(9.0)
     assert limits.slots(first.snapshot()["limit"]) == 9

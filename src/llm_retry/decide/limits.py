@@ -32,7 +32,9 @@ its call waits out the ``Retry-After``).
 in windows starting when the server said to come back (its ``Retry-After``, one second without
 one). The quota is measured: the attempts started in the refused window (or the second before
 it) minus one, and one less for each further refusal of that window, never below ``BETA`` of the
-quota before. After ``PLATEAU`` windows, each window that ended full raises it by one.
+quota before. After ``PLATEAU`` windows, each window that ended full raises it by one. When the
+refusal says when the provider's requests window resets (``x-ratelimit-reset-requests``), the
+windows start then instead, in step with the provider's.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from llm_retry.errors import PolicyError
+
+from .headers import parse_go_duration, parse_timestamp
 
 __all__ = [
     "BETA",
@@ -58,6 +62,7 @@ __all__ = [
     "measured_quota",
     "period_for",
     "rate_headers",
+    "requests_reset",
     "signal",
     "slots",
     "window_index",
@@ -142,6 +147,35 @@ def rate_headers(headers: Mapping[str, str] | None) -> bool:
     return any(isinstance(k, str) and k.lower().startswith(_RATE_PREFIXES) for k in headers)
 
 
+def requests_reset(headers: Mapping[str, str] | None, now: float) -> float | None:
+    """Seconds until a used-up *requests* limit resets, from the rate headers, or ``None``.
+
+    OpenAI's ``x-ratelimit-reset-requests`` (a Go duration) or Anthropic's
+    ``anthropic-ratelimit-requests-reset`` (an RFC 3339 time), when the matching ``remaining``
+    header says 0: when the provider's window opens again, a better anchor for the rate
+    windows than ``now + Retry-After``. Token limits are left to ``Retry-After``.
+    """
+    if not headers:
+        return None
+    lower = {k.lower(): str(v).strip() for k, v in headers.items() if isinstance(k, str)}
+    for remaining, reset, parse in (
+        ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", parse_go_duration),
+        (
+            "anthropic-ratelimit-requests-remaining",
+            "anthropic-ratelimit-requests-reset",
+            lambda v: parse_timestamp(v) - now,
+        ),
+    ):
+        if lower.get(remaining) == "0" and reset in lower:
+            try:
+                seconds = parse(lower[reset])
+            except ValueError:
+                continue
+            if 0 <= seconds <= MAX_PERIOD:
+                return seconds
+    return None
+
+
 def signal(
     status: int | None, code: str | None, retried: bool, headers: Mapping[str, str] | None
 ) -> Signal:
@@ -186,14 +220,16 @@ def increased(limit: float, grown: int, full: bool, cfg: LimitSettings) -> tuple
 
 
 # -- rate windows --------------------------------------------------------------------------
-def period_for(hint: float | None) -> tuple[float, float]:
+def period_for(hint: float | None, reset: float | None = None) -> tuple[float, float]:
     """``(come back after, window length)`` for a rate refusal with server hint ``hint``.
 
     A short hint is the time until a token bucket frees one unit, not the provider's window,
-    so windows are never shorter than a second.
+    so windows are never shorter than a second. ``reset`` (`requests_reset`), when known, says
+    when the provider's window opens again: the first window starts then.
     """
     come_back = min(MAX_PERIOD, 1.0 if hint is None else max(0.0, hint))
-    return come_back, max(1.0, come_back)
+    period = max(1.0, come_back)
+    return (come_back if reset is None else min(reset, period)), period
 
 
 def measured_quota(sent: int, quota: int) -> tuple[int, int]:

@@ -32,8 +32,10 @@ from llm_retry.stores import Store
 
 from . import clock as _clock
 
-__all__ = ["KeyAdmission", "LocalLimits", "Pass", "apause", "key_admission", "pause", "reset"]
+__all__ = ["Hint", "KeyAdmission", "LocalLimits", "Pass", "apause", "key_admission", "pause", "reset"]
 
+Hint = tuple["float | None", "float | None"]
+"""A refusal's ``(Retry-After seconds, seconds until the requests window resets)``."""
 _HEAD_POLL = (0.005, 0.25)  # how often the head of the line looks for slots other processes freed
 _LINE_POLL = 1.0  # others in line are woken by the one before them; this is a safety net
 
@@ -83,7 +85,7 @@ class Backend(Protocol):
     def release(self, ticket: Pass, ok: bool, cfg: LimitSettings) -> None:
         """An admitted attempt ended."""
 
-    def learn(self, ticket: Pass, sig: Signal, hint: float | None, now: float, cfg: Any) -> None:
+    def learn(self, ticket: Pass, sig: Signal, hint: Hint, now: float, cfg: Any) -> None:
         """A refusal or an overload of an attempt admitted with ``ticket``."""
 
     def cancel(self, ticket: Pass) -> None:
@@ -161,23 +163,25 @@ class LocalLimits:
             if ok:
                 self.limit, self.grown = _limits.increased(self.limit, self.grown, full, cfg)
 
-    def learn(self, ticket: Pass, sig: Signal, hint: float | None, now: float, cfg: Any) -> None:
+    def learn(self, ticket: Pass, sig: Signal, hint: Hint, now: float, cfg: Any) -> None:
         with self._lock:
             if sig == "rate":
-                self._rate_refusal(ticket, hint, now)
+                self._rate_refusal(ticket, hint[0], hint[1], now)
             elif sig in ("concurrency", "overload") and ticket.epoch == self.epoch:
                 measured = ticket.k if sig == "concurrency" else 0  # an overload: no count
                 self.limit = _limits.decreased(self.limit, measured, cfg)
                 self.epoch += 1
                 self.grown = 0
 
-    def _rate_refusal(self, ticket: Pass, hint: float | None, now: float) -> None:
+    def _rate_refusal(
+        self, ticket: Pass, hint: float | None, reset: float | None, now: float
+    ) -> None:
         self.last_refusal = now
         if ticket.repoch != self.repoch:  # sent under the windows before: one fewer admitted
             if (ticket.repoch, ticket.window) == self.origin and self.quota:
                 self.quota = max(self.floor, self.quota - 1)
             return
-        come_back, period = _limits.period_for(hint)
+        come_back, period = _limits.period_for(hint, reset)
         sent = self.cold_sent if ticket.window == COLD else self.reserved.get(ticket.window, 1)
         self.origin = (self.repoch, ticket.window)
         self.quota, self.floor = _limits.measured_quota(sent, self.quota)
@@ -261,8 +265,9 @@ class KeyAdmission:
             with self._lock:
                 self._wake_front()
 
-    def learn(self, ticket: Pass, sig: Signal, hint: float | None, now: float, cfg: LimitSettings) -> None:
-        """Apply what a classified failure says (see `llm_retry.decide.limits.signal`)."""
+    def learn(self, ticket: Pass, sig: Signal, hint: Hint, now: float, cfg: LimitSettings) -> None:
+        """Apply what a failure says (`llm_retry.decide.limits.signal`); ``hint`` is the
+        server's ``(Retry-After, requests reset)``, either ``None`` if not given."""
         if sig != "ignore" and sig != "success":
             self.backend.learn(ticket, sig, hint, now, cfg)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llm_retry.decide.adapters import error_info
-from llm_retry.decide.limits import LimitSettings, Signal, signal
+from llm_retry.decide.limits import LimitSettings, Signal, requests_reset, signal
 from llm_retry.errors import PolicyError
 from llm_retry.events import emit
 from llm_retry.policy import Retry
@@ -63,15 +63,27 @@ class Limits:
 
     def scope(self, guard: Guard | None) -> Guard | None:
         """The guard for one call: a scope under the key's limits, inside ``guard`` if any."""
-        from .scope import Scope  # noqa: PLC0415
-
-        if guard is not None and (not isinstance(guard, Scope) or guard.pacer is not None):
+        scope_type = _scope_type()
+        if guard is not None and (not isinstance(guard, scope_type) or guard.pacer is not None):
             return guard  # an explicit @budget(pace=True) keeps its own pacer
         try:
-            spec = self._spec(current_profile())
+            profile = current_profile()
         except PolicyError:  # a broken profile: the call's own error will say so
             return guard
-        return guard if spec is None else Scope(spec, self.throttle, guard, _clock.now())
+        spec = self._specs[profile] if profile in self._specs else self._spec(profile)
+        return guard if spec is None else scope_type(spec, self.throttle, guard, _clock.now())
+
+
+_SCOPE: list[type[Scope]] = []
+
+
+def _scope_type() -> type[Scope]:
+    """`Scope`, imported on first use (the scope module imports this one)."""
+    if not _SCOPE:
+        from .scope import Scope  # noqa: PLC0415
+
+        _SCOPE.append(Scope)
+    return _SCOPE[0]
 
 
 def for_preset(preset: str | None, option: object, store: object) -> Limits | None:
@@ -124,7 +136,7 @@ def learn(limits: tuple[KeyAdmission, LimitSettings], run: RetryRun, now: float)
     if sig != "ignore" and isinstance(ticket, Pass):
         hint = decision.hint.seconds if decision.hint.source != "circuit" else None
         admission, cfg = limits
-        admission.learn(ticket, sig, hint, now, cfg)
+        admission.learn(ticket, sig, (hint, requests_reset(headers, now)), now, cfg)
     return sig
 
 

@@ -22,7 +22,7 @@ from llm_retry.decide import limits as _limits
 
 if TYPE_CHECKING:
     from llm_retry.decide.limits import LimitSettings, Signal
-    from llm_retry.run.admission import LocalLimits, Pass
+    from llm_retry.run.admission import Hint, LocalLimits, Pass
 
     from .redis import RedisStore
 
@@ -93,7 +93,7 @@ elseif op == 'release' then
   end
 elseif op == 'learn' then
   local sig, t_epoch, t_k, t_re, t_w = ARGV[14], tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18])
-  local hint, now = tonumber(ARGV[19]), tonumber(ARGV[20])
+  local hint, now, reset = tonumber(ARGV[19]), tonumber(ARGV[20]), tonumber(ARGV[21])
   if sig == 'rate' then
     last = now
     if t_re ~= repoch then
@@ -101,13 +101,15 @@ elseif op == 'learn' then
     else
       local back = 1
       if hint >= 0 then back = math.min(MAXP, hint) end
+      local per = math.max(1, back)
+      if reset >= 0 then back = math.min(reset, per) end
       local sent = cold_sent
       if t_w ~= -1 then sent = reserved(t_w) if sent == 0 then sent = 1 end end
       org_re, org_w = repoch, t_w
       if quota > 0 then floor = math.max(1, math.floor(BETA * quota)) else floor = 1 end
       quota = math.max(floor, sent - 1)
       repoch = repoch + 1
-      period, anchor, grown_to = math.max(1, back), now + back, -1
+      period, anchor, grown_to = per, now + back, -1
       redis.call('DEL', w)
     end
   elseif (sig == 'concurrency' or sig == 'overload') and t_epoch == epoch then
@@ -193,10 +195,11 @@ class RedisLimits:
         if ticket.local or self._run("release", cfg, int(ok)) is None:
             self.local.release(ticket, ok, cfg)
 
-    def learn(self, ticket: Pass, sig: Signal, hint: float | None, now: float, cfg: Any) -> None:
+    def learn(self, ticket: Pass, sig: Signal, hint: Hint, now: float, cfg: Any) -> None:
         """As `LocalLimits.learn`, in Redis."""
         args = (sig, ticket.epoch, ticket.k, ticket.repoch, ticket.window)
-        when = (-1 if hint is None else repr(float(hint)), repr(now))
+        after, reset = (-1 if h is None else repr(float(h)) for h in hint)
+        when = (after, repr(now), reset)
         if ticket.local or self._run("learn", cfg, *args, *when) is None:
             self.local.learn(ticket, sig, hint, now, cfg)
 
