@@ -91,13 +91,19 @@ def redis_server() -> Iterator[str]:
 
 
 # -- worker processes ------------------------------------------------------------------------
-def _worker(conn: Connection, base_url: str, n: int, redis_url: str | None, at: float) -> None:
+def _worker(conn: Connection, base_url: str, n: int, redis_url: str | None) -> None:
     import structlog  # noqa: PLC0415 - in the child process
 
     structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
     store = RedisStore(redis_url) if redis_url else None
-    time.sleep(max(0.0, at - time.time()))  # every process starts the burst at once
-    results = asyncio.run(burst(base_url, n, lambda client: readme_ask(client, store)))
+
+    def build(client: openai.AsyncOpenAI) -> Callable[[int], Any]:
+        ask = readme_ask(client, store)
+        conn.send("ready")  # imported, connected, decorated: as the one-process rows start
+        time.sleep(max(0.0, conn.recv() - time.time()))  # every process starts at once
+        return ask
+
+    results = asyncio.run(burst(base_url, n, build))
     errors = [r for r in results if isinstance(r, BaseException)]
     first = f"{type(errors[0]).__name__}: {errors[0]}"[:120] if errors else None
     conn.send((n - len(errors), len(errors), first, time.time()))
@@ -108,15 +114,19 @@ def run_processes(
 ) -> tuple[int, int, str | None, float]:
     """The burst split over ``processes`` workers: ``(done, lost, first error, wall seconds)``."""
     context = multiprocessing.get_context("spawn")
-    at = time.time() + 3.0  # time for the workers to import and connect
     share = [n // processes + (1 if i < n % processes else 0) for i in range(processes)]
     pipes, workers = [], []
     for count in share:
         mine, theirs = context.Pipe()
-        worker = context.Process(target=_worker, args=(theirs, base_url, count, redis_url, at))
+        worker = context.Process(target=_worker, args=(theirs, base_url, count, redis_url))
         worker.start()
         pipes.append(mine)
         workers.append(worker)
+    for pipe in pipes:
+        pipe.recv()  # every worker is ready
+    at = time.time() + 0.2
+    for pipe in pipes:
+        pipe.send(at)
     reports = [pipe.recv() for pipe in pipes]
     for worker in workers:
         worker.join(30)

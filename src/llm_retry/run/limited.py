@@ -15,7 +15,7 @@ failure is classified).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_retry.decide.adapters import error_info
 from llm_retry.decide.limits import LimitSettings, Signal, requests_reset, signal
@@ -33,7 +33,7 @@ from .keys import KeyThrottle, default_store, key_throttle
 if TYPE_CHECKING:
     from .scope import Scope
 
-__all__ = ["Limits", "admit", "for_preset", "learn", "own", "settle"]
+__all__ = ["Lesson", "Limits", "admit", "block", "for_preset", "learn", "settle"]
 
 
 class Limits:
@@ -125,27 +125,46 @@ def settle(limits: tuple[KeyAdmission, LimitSettings], ticket: Pass, error: obje
         admission.settle(ticket, error is None, cfg, _clock.now() - ticket.sent)
 
 
-def learn(limits: tuple[KeyAdmission, LimitSettings], run: RetryRun, now: float) -> Signal:
+class Lesson(NamedTuple):
+    """What a classified failure taught: its signal, and when the requests window resets."""
+
+    signal: Signal
+    reset: float | None = None
+
+
+def learn(limits: tuple[KeyAdmission, LimitSettings], run: RetryRun, now: float) -> Lesson:
     """A failed attempt was classified: lower the limit or learn the rate, as it says."""
     decision = run.decision
     if decision is None:
-        return "ignore"
+        return Lesson("ignore")
     headers = error_info(run.error).headers if run.error is not None else None
     sig = signal(decision.status, decision.code, isinstance(decision.rule, Retry), headers)
+    reset = requests_reset(headers, now) if sig == "rate" else None
     ticket = run.ticket
     if sig != "ignore" and isinstance(ticket, Pass):
         hint = decision.hint.seconds if decision.hint.source != "circuit" else None
         admission, cfg = limits
-        admission.learn(ticket, sig, (hint, requests_reset(headers, now)), now, cfg)
-    return sig
+        admission.learn(ticket, sig, (hint, reset), now, cfg)
+    return Lesson(sig, reset)
 
 
-def own(scope: Scope, throttle: KeyThrottle) -> bool:
-    """Whether ``throttle`` is the limits' own key, not also one of an enclosing budget's.
+def block(scope: Scope, throttle: KeyThrottle, hint: float, lesson: Lesson) -> float | None:
+    """Seconds a refusal's ``Retry-After`` blocks ``throttle``'s key for, or ``None``: not at all.
 
-    A concurrency refusal blocks no one under the limits' key (the limit holds the others
-    back, and its slots still work); a budget's key keeps today's ``Retry-After`` blocks.
+    A concurrency refusal blocks no one under the limits' own key (the limit holds the others
+    back, and the slots still work); a rate refusal that says when the provider's requests
+    window resets blocks until then at most, so the first window starts in step with it. A
+    budget's own key keeps today's ``Retry-After`` blocks.
     """
+    if not _own(scope, throttle):
+        return hint
+    if lesson.signal == "concurrency":
+        return None
+    return hint if lesson.reset is None else min(hint, lesson.reset)
+
+
+def _own(scope: Scope, throttle: KeyThrottle) -> bool:
+    """Whether ``throttle`` is the limits' own key, not also one of an enclosing budget's."""
     assert scope.limits is not None  # noqa: S101 - only called by scopes with limits
     parent = scope.parent
     return throttle.key == scope.limits[0].key and (parent is None or throttle not in parent.throttles)

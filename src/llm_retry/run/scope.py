@@ -229,7 +229,7 @@ class Scope:
     def _learn(self, run: RetryRun, now: float) -> None:
         """A 429/503/529 under the scope's keys blocks them (with a hint) and informs pacing."""
         decision = run.decision
-        limited = self.limits is not None and _limited.learn(self.limits, run, now)
+        lesson = None if self.limits is None else _limited.learn(self.limits, run, now)
         if decision is None or decision.status not in THROTTLE_STATUSES:
             return
         rule, policy = decision.rule, run.policy
@@ -240,8 +240,9 @@ class Scope:
             hint = None
         if hint is not None and hint <= policy.max_retry_after:
             for throttle in self.throttles:
-                if limited != "concurrency" or not _limited.own(self, throttle):
-                    throttle.extend(hint, now)
+                seconds = hint if lesson is None else _limited.block(self, throttle, hint, lesson)
+                if seconds is not None:
+                    throttle.extend(seconds, now)
         if self.pacer is not None:
             ticket = run.ticket if isinstance(run.ticket, Ticket) else None
             self.pacer.pacer.throttled(ticket, hint, now)
