@@ -17,7 +17,10 @@ run ends ``--tail`` seconds after recovery. The contenders:
   runs ``--workers`` threads sharing a sync ``openai.OpenAI(max_retries=0)``;
 * ``@llm_retry + @circuit``: ``@llm_retry(preset="deepseek", max_retry_after=max(60, BREAK))``
   outside ``@circuit("bench-outage", failures=5, break_duration=BREAK, store=MemoryStore())``
-  around ``AsyncOpenAI(max_retries=0)``, under the ``prod`` profile.
+  around ``AsyncOpenAI(max_retries=0)``, under the ``prod`` profile;
+* ``README stack``: ``@budget(total=90) @llm_retry(preset="deepseek") @circuit("deepseek")``
+  as the README writes it, with the preset's break (2 s, doubling up to 60 s) and its
+  admission (the concurrency limit) on.
 
 Each row reports the requests that reached the server during the outage (the 503 replies), per
 worker, and the time from recovery to the first 200 the server sent (arrival times are the
@@ -90,6 +93,7 @@ PROBES = 1  # K: calls let through per half-open phase (@circuit's default; pybr
 HORIZON = 60.0  # the outage and break the 10 % check extrapolates to, in seconds
 SHARE_TARGET = 0.10
 SUBJECT = "@llm_retry + @circuit"
+README = "README stack"
 NAIVE = "naive tenacity"
 
 FULL = {"workers": 20, "outage": 5.0, "break_s": 2.0, "number": 5_000, "repeat": 20}
@@ -190,6 +194,23 @@ def build_circuit(client: openai.AsyncOpenAI, s: Settings) -> Callable[[], Await
     return ask
 
 
+def build_readme(client: openai.AsyncOpenAI, s: Settings) -> Callable[[], Awaitable[str]]:
+    """The README's stack as written: the deepseek preset's break (2 s doubling to 60 s)."""
+    from llm_retry import budget  # noqa: PLC0415
+    from llm_retry.run import keys  # noqa: PLC0415
+
+    keys.reset()  # fresh admission state, as a fresh process has
+    circuit("deepseek").reset()
+
+    @budget(total=90)
+    @llm_retry(preset="deepseek")
+    @circuit("deepseek")
+    async def ask() -> str:
+        return await asend(client)
+
+    return ask
+
+
 @dataclass(frozen=True)
 class Contender:
     """One way of calling the API through an outage."""
@@ -204,6 +225,7 @@ ASYNC_CONTENDERS = (
     Contender(NAIVE, False, build_naive),
     Contender("openai max_retries=2", False, build_sdk, max_retries=2),
     Contender(SUBJECT, True, build_circuit),
+    Contender(README, True, build_readme),
 )
 
 
@@ -386,8 +408,8 @@ def run_outage(s: Settings) -> tuple[list[OutageRow], dict[str, float], list[str
     except ImportError as exc:
         skipped.append(f"pybreaker: not installed ({exc})")
     with use_profile("prod"):
-        subject = ASYNC_CONTENDERS[2]
-        rows.append(analyse(subject.name, True, asyncio.run(run_async(subject, s)), s))
+        for subject in ASYNC_CONTENDERS[2:]:
+            rows.append(analyse(subject.name, True, asyncio.run(run_async(subject, s)), s))
     naive = next(r for r in rows if r.name == NAIVE)
     replayed = simulate_naive(s.workers)
     estimates = {"extrapolated": naive.load_60s, "replayed": replayed}

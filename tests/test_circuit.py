@@ -52,7 +52,7 @@ def test_opens_after_consecutive_failures_and_rejects_without_calling(store):
     opened = [e for e in events if e["event"] == "llm_retry.circuit_open"]
     assert len(opened) == 1
     assert opened[0]["failures"] == 5
-    assert opened[0]["break_duration"] == 60
+    assert opened[0]["break_duration"] == 2
     assert "5 consecutive failures" in opened[0]["reason"]
     assert events[-1]["event"] == "llm_retry.circuit_rejected"
     assert breaker.state().state == "open"

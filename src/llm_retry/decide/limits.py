@@ -24,9 +24,10 @@ multiplicative decrease; an overload, which counts nothing, is the multiplicativ
 alone), never below ``min``; only the first refusal of attempts admitted
 under the same limit counts, so one burst of refusals is one decrease. Successes raise the
 limit by ``1/limit`` each (one per limit-full of successes) while the limit is in use, never
-above ``max``; after a decrease, growth waits ``PROBE_AFTER`` limit-fulls of successes, so
-the limit probes above what was refused only now and then (each probe costs one refusal, and
-its call waits out the ``Retry-After``).
+above ``max``; after a concurrency refusal, growth waits ``PROBE_AFTER`` limit-fulls of
+successes, so the limit probes above what was refused only now and then (each probe costs one refusal, and
+its call waits out the ``Retry-After``). After an overload the limit grows back at once, so
+throughput returns within a few round trips of the provider's recovery.
 
 **Rate windows.** After a rate refusal, at most ``quota`` attempts start per ``period`` seconds,
 in windows starting when the server said to come back (its ``Retry-After``, one second without

@@ -171,7 +171,8 @@ class LocalLimits:
                 measured = ticket.k if sig == "concurrency" else 0  # an overload: no count
                 self.limit = _limits.decreased(self.limit, measured, cfg)
                 self.epoch += 1
-                self.grown = 0
+                if sig == "concurrency":  # a measured limit: probe above it only now and then
+                    self.grown = 0
 
     def _rate_refusal(
         self, ticket: Pass, hint: float | None, reset: float | None, now: float

@@ -117,7 +117,7 @@ elseif op == 'learn' then
     if t_k > 0 and sig == 'concurrency' then target = math.min(target, t_k - 1) end
     limit = math.min(hi, math.max(lo, target))
     epoch = epoch + 1
-    grown = 0
+    if sig == 'concurrency' then grown = 0 end
   end
 elseif op == 'cancel' then
   local t_re, t_w, t_seq = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
