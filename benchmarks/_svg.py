@@ -42,7 +42,7 @@ def burst_svg(title: str, panels: list[tuple[str, Log]], path: Path) -> None:
     end = max(log[-1][0] - log[0][0] + max(h for _, _, h in log) for _, log in panels)
     end = max(end, _BIN)
     series = [_series(log, end) for _, log in panels]
-    top = max(1.0, *(max(max(i), max(r)) for i, r in series))
+    top = max(1.0, *(max(*i, *r) for i, r in series))
     plot_w = _W - _LEFT - 20
     height = _TOP + len(panels) * (_PANEL + _GAP) + 30
     x = lambda t: _LEFT + plot_w * t / end  # noqa: E731 - a local scale
@@ -59,14 +59,12 @@ def burst_svg(title: str, panels: list[tuple[str, Log]], path: Path) -> None:
         y0 = _TOP + n * (_PANEL + _GAP) + _PANEL
         y = lambda v: y0 - _PANEL * v / top  # noqa: E731, B023 - per panel
         out.append(f'<text x="10" y="{y0 - _PANEL / 2:.1f}">{escape(name)}</text>')
-        out.append(
-            f'<line x1="{_LEFT}" y1="{y0}" x2="{_LEFT + plot_w}" y2="{y0}" stroke="#999"/>'
-        )
+        out.append(f'<line x1="{_LEFT}" y1="{y0}" x2="{_LEFT + plot_w}" y2="{y0}" stroke="#999"/>')
         for b, count in enumerate(refused):
             if count:
-                bx = x(b * _BIN)
+                bx, width = x(b * _BIN), max(1.0, x(_BIN) - _LEFT)
                 out.append(
-                    f'<rect x="{bx:.1f}" y="{y(count):.1f}" width="{max(1.0, x(_BIN) - _LEFT):.1f}" '
+                    f'<rect x="{bx:.1f}" y="{y(count):.1f}" width="{width:.1f}" '
                     f'height="{y0 - y(count):.1f}" fill="#c0392b" opacity="0.7"/>'
                 )
         points = " ".join(

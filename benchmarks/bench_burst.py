@@ -417,10 +417,20 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {"about": about, "ideal": ideal, "rows": rows}
         if args.plot:
             for scenario in ("rate", "concurrency", "processes"):
-                panels = [(n, log) for (n, log), r in zip(logs, rows, strict=True) if r.scenario == scenario]
+                panels = [
+                    (n, log)
+                    for (n, log), r in zip(logs, rows, strict=True)
+                    if r.scenario == scenario
+                ]
                 if panels:
                     path = Path("docs/img") / f"burst-{scenario}.svg"
-                    burst_svg(about if scenario != "processes" else f"{args.processes} processes, " + about, panels, path)
+                    burst_svg(
+                        about
+                        if scenario != "processes"
+                        else f"{args.processes} processes, " + about,
+                        panels,
+                        path,
+                    )
     every = [row for found in results.values() for row in found["rows"]]
     checks = check_targets(every)
     versions = f"{_bench.environment(implementation=False)}, openai {openai.__version__}"

@@ -110,9 +110,7 @@ def _readme_stack(*, limits: bool = True) -> Candidate:
     retry = llm_retry(preset="deepseek", limits=limits)
     breaker = circuit("bench-readme", preset="deepseek", store=MemoryStore())
     label = "README stack" if limits else "README stack, limits=False"
-    return Candidate(
-        label, outer(retry(breaker(_bench.call))), outer(retry(breaker(_bench.acall)))
-    )
+    return Candidate(label, outer(retry(breaker(_bench.call))), outer(retry(breaker(_bench.acall))))
 
 
 def _readme_unlimited() -> Candidate:

@@ -38,9 +38,7 @@ def test_a_decrease_stays_in_bounds_and_lowers_the_limit(limit, k, low, span, ba
     assert slots(new) >= 1  # never starves: one attempt is always let through
 
 
-@given(
-    limit=st.floats(1, 50), grown=st.integers(0, 10_000), full=st.booleans()
-)
+@given(limit=st.floats(1, 50), grown=st.integers(0, 10_000), full=st.booleans())
 def test_an_increase_is_additive_bounded_and_only_when_the_limit_is_used(limit, grown, full):
     new, count = increased(limit, grown, full, CFG)
     assert count == grown + 1
@@ -137,7 +135,7 @@ def test_callers_over_the_limit_are_served_first_come_first_served():
     order = []
     for _ in range(5):
         gate.settle(running.pop(0), True, cfg, 0.1)
-        for delay, ticket in waiting:  # everyone asks again; only the first in line may go
+        for _, ticket in waiting:  # everyone asks again; only the first in line may go
             if ticket.admitted or ticket in order:
                 continue
             if gate.admit(1.1, 1.1, ticket, cfg)[0] == 0:
@@ -148,7 +146,9 @@ def test_callers_over_the_limit_are_served_first_come_first_served():
 
 # -- Redis: the same arithmetic, shared ----------------------------------------------------
 OPS = st.lists(
-    st.tuples(st.sampled_from(["admit", "ok", "drop", "overload", "rate", "fail"]), st.integers(0, 9)),
+    st.tuples(
+        st.sampled_from(["admit", "ok", "drop", "overload", "rate", "fail"]), st.integers(0, 9)
+    ),
     max_size=40,
 )
 
@@ -177,13 +177,21 @@ def _replay(state, ops):
             state.release(ticket, op == "ok", CFG)
             if op in ("drop", "overload", "rate"):
                 sig = "concurrency" if op == "drop" else op
-                state.learn(ticket, sig, (1.0, 0.5 if n % 2 else None) if op == "rate" else (None, None), now, CFG)
+                state.learn(
+                    ticket,
+                    sig,
+                    (1.0, 0.5 if n % 2 else None) if op == "rate" else (None, None),
+                    now,
+                    CFG,
+                )
         snap = state.snapshot()
         trace.append((round(snap["limit"], 9), int(snap["inflight"]), int(snap["quota"])))
     return trace
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=OPS)
 def test_the_redis_script_does_what_the_local_state_does(redis_server, ops):
     store = RedisStore(redis.Redis.from_url(redis_server.url), prefix=f"t{uuid.uuid4().hex}:")

@@ -25,9 +25,9 @@ alone), never below ``min``; only the first refusal of attempts admitted
 under the same limit counts, so one burst of refusals is one decrease. Successes raise the
 limit by ``1/limit`` each (one per limit-full of successes) while the limit is in use, never
 above ``max``; after a concurrency refusal, growth waits ``PROBE_AFTER`` limit-fulls of
-successes, so the limit probes above what was refused only now and then (each probe costs one refusal, and
-its call waits out the ``Retry-After``). After an overload the limit grows back at once, so
-throughput returns within a few round trips of the provider's recovery.
+successes, so the limit probes above what was refused only now and then (each probe costs one
+refusal, and its call waits out the ``Retry-After``). After an overload the limit grows back at
+once, so throughput returns within a few round trips of the provider's recovery.
 
 **Rate windows.** After a rate refusal, at most ``quota`` attempts start per ``period`` seconds,
 in windows starting when the server said to come back (its ``Retry-After``, one second without
@@ -123,7 +123,9 @@ class LimitSettings:
                 raise PolicyError(f"limits {name} must be true or false")
         low, high = _whole("min", self.min), _whole("max", self.max)
         if not low <= _whole("initial", self.initial) <= high:
-            raise PolicyError(f"limits need min <= initial <= max, not {low}, {self.initial}, {high}")
+            raise PolicyError(
+                f"limits need min <= initial <= max, not {low}, {self.initial}, {high}"
+            )
         b = self.backoff
         if isinstance(b, bool) or not isinstance(b, (int, float)) or not 0.5 <= b < 1:
             raise PolicyError(f"limits backoff must be in [0.5, 1), not {b!r}")

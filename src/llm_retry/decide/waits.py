@@ -3,9 +3,10 @@
 The wait is ``max(server hint, backoff)``: the server's ``Retry-After`` is a floor under the
 jittered backoff, never a ceiling. An open circuit's probe time is the wait itself: the circuit
 already backs off for the provider (its break grows while the provider stays down), and a
-backoff on top would make callers sleep past the probe that closes it. A hint longer than the policy's ``max_retry_after`` means give
-up now with that reason; a long sleep is never the answer to it. (A rate-limit reset header that
-long never gets here: `llm_retry.decide.classify` drops it, and the backoff alone decides.)
+backoff on top would make callers sleep past the probe that closes it. A hint longer than the
+policy's ``max_retry_after`` means give up now with that reason; a long sleep is never the
+answer to it. (A rate-limit reset header that long never gets here: `llm_retry.decide.classify`
+drops it, and the backoff alone decides.)
 """
 
 from __future__ import annotations
@@ -76,8 +77,6 @@ def next_step(decision: Decision, policy: Policy, *, attempt: int, rand: float) 
             f"{decision.describe()}; {asked} {hint:.1f} s "
             f"({decision.hint.source}), more than max_retry_after {policy.max_retry_after:g} s"
         )
-    if from_circuit:  # the circuit backs off for the provider: its probe time is the wait
-        return Wait(hint, "circuit", backoff, hint)
-    if hint >= backoff:
-        return Wait(hint, "retry-after", backoff, hint)
+    if from_circuit or hint >= backoff:  # a circuit backs off itself: its probe time is the wait
+        return Wait(hint, "circuit" if from_circuit else "retry-after", backoff, hint)
     return Wait(backoff, "backoff", backoff, hint)

@@ -32,7 +32,16 @@ from llm_retry.stores import Store
 
 from . import clock as _clock
 
-__all__ = ["Hint", "KeyAdmission", "LocalLimits", "Pass", "apause", "key_admission", "pause", "reset"]
+__all__ = [
+    "Hint",
+    "KeyAdmission",
+    "LocalLimits",
+    "Pass",
+    "apause",
+    "key_admission",
+    "pause",
+    "reset",
+]
 
 Hint = tuple["float | None", "float | None"]
 """A refusal's ``(Retry-After seconds, seconds until the requests window resets)``."""
@@ -214,7 +223,9 @@ class KeyAdmission:
         self._lock = threading.Lock()
         self.rtt = 0.05
 
-    def admit(self, now: float, start: float, held: Pass | None, cfg: LimitSettings) -> tuple[float, Pass]:
+    def admit(
+        self, now: float, start: float, held: Pass | None, cfg: LimitSettings
+    ) -> tuple[float, Pass]:
         """``(0, pass)``: go. ``(delay, pass)``: ask again after ``delay`` with this pass."""
         ticket = held if held is not None else Pass()
         line = self._line
@@ -269,7 +280,7 @@ class KeyAdmission:
     def learn(self, ticket: Pass, sig: Signal, hint: Hint, now: float, cfg: LimitSettings) -> None:
         """Apply what a failure says (`llm_retry.decide.limits.signal`); ``hint`` is the
         server's ``(Retry-After, requests reset)``, either ``None`` if not given."""
-        if sig != "ignore" and sig != "success":
+        if sig not in ("ignore", "success"):
             self.backend.learn(ticket, sig, hint, now, cfg)
 
     def cancel(self, ticket: Pass) -> None:
@@ -310,10 +321,8 @@ async def apause(delay: float, ticket: object) -> None:
     if waiter is None or waiter.loop is None:
         await _clock.apause(delay)
         return
-    try:
+    with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
         await asyncio.wait_for(waiter.event.wait(), delay)
-    except (asyncio.TimeoutError, TimeoutError):
-        pass
     waiter.event.clear()
 
 

@@ -94,7 +94,7 @@ def for_preset(preset: str | None, option: object, store: object) -> Limits | No
         raise PolicyError(f"store= must be a store (MemoryStore, RedisStore), not {store!r}")
     if preset is None or option is False:
         return None
-    limits = Limits(preset, store)  # type: ignore[arg-type]
+    limits = Limits(preset, store)
     if option is True and not limits.enabled:
         raise PolicyError(f"limits=True, but preset {preset!r} has no [limits] section enabled")
     return limits if limits.enabled else None
@@ -112,7 +112,8 @@ def admit(scope: Scope, now: float, held: object, left: float, where: tuple[str,
         return Admission(0.0, ticket)
     if not ticket.in_line and delay >= left:
         admission.cancel(ticket)
-        return Admission(stop=f"waiting {delay:.1f} s for a rate window of key {admission.key!r}")
+        why = f"waiting {delay:.1f} s for a rate window of key {admission.key!r}"
+        return Admission(stop=scope._out_of_time(where[0], where[1], why, left))
     if ticket is not held:
         _throttled(admission, where, delay, "concurrency" if ticket.in_line else "pacing")
     return Admission(min(delay, max(left, 0.0)), ticket)
@@ -167,7 +168,9 @@ def _own(scope: Scope, throttle: KeyThrottle) -> bool:
     """Whether ``throttle`` is the limits' own key, not also one of an enclosing budget's."""
     assert scope.limits is not None  # noqa: S101 - only called by scopes with limits
     parent = scope.parent
-    return throttle.key == scope.limits[0].key and (parent is None or throttle not in parent.throttles)
+    return throttle.key == scope.limits[0].key and (
+        parent is None or throttle not in parent.throttles
+    )
 
 
 def _throttled(admission: KeyAdmission, where: tuple[str, int], wait: float, reason: str) -> None:

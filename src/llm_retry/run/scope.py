@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import TypeVar
 
+from llm_retry.decide.limits import LimitSettings
 from llm_retry.decide.pacing import Ticket
 from llm_retry.decide.retry_budget import Limit, RetryBudget, Withdrawal
 from llm_retry.decide.waits import GiveUp, Wait
@@ -24,7 +25,7 @@ from llm_retry.policy import Retry
 
 from . import clock as _clock
 from . import limited as _limited
-from .admission import KeyAdmission, LimitSettings, Pass
+from .admission import KeyAdmission, Pass
 from .engine import Admission, RetryRun
 from .keys import NO_BLOCK, THROTTLE_STATUSES, Block, KeyThrottle
 
@@ -71,6 +72,7 @@ class Scope:
     budgets: tuple[tuple[RetryBudget, Limit], ...]
     throttles: tuple[KeyThrottle, ...]
     pacer: KeyThrottle | None
+    limits: tuple[KeyAdmission, LimitSettings] | None
 
     def __init__(
         self, spec: ScopeSpec, throttle: KeyThrottle | None, parent: Scope | None, now: float
@@ -146,9 +148,7 @@ class Scope:
             return Admission(delay, kept)
         if self.limits is not None:
             gated = _limited.admit(self, now, held, left, (name, attempt))
-            if gated.stop is not None:
-                return Admission(stop=self._out_of_time(name, attempt, gated.stop, left))
-            if gated.delay > 0:
+            if gated.delay > 0 or gated.stop is not None:
                 return gated
             ticket = gated.ticket  # type: ignore[assignment]
         if attempt == 1:

@@ -31,22 +31,24 @@ __all__ = ["SCRIPT", "RedisLimits"]
 SCRIPT = """
 local k, w = KEYS[1], KEYS[2]
 local op, ttl = ARGV[1], tonumber(ARGV[2])
-local initial, lo, hi, backoff = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local conc, pacing = tonumber(ARGV[7]), tonumber(ARGV[8])
-local PLATEAU, PROBE, BETA, IDLE, MAXP = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local function A(i) return tonumber(ARGV[i]) end
+local initial, lo, hi, backoff, conc, pacing = A(3), A(4), A(5), A(6), A(7), A(8)
+local PLATEAU, PROBE, BETA, IDLE, MAXP = A(9), A(10), A(11), A(12), A(13)
 local raw = redis.call('HGETALL', k)
 local s = {}
 for i = 1, #raw, 2 do s[raw[i]] = tonumber(raw[i + 1]) end
 local function get(f, d) if s[f] == nil then return d end return s[f] end
-local limit, inflight, epoch, grown = get('limit', initial), get('inflight', 0), get('epoch', 0), get('grown', 1073741824)
-local quota, period, anchor, repoch = get('quota', 0), get('period', 1), get('anchor', 0), get('repoch', 0)
-local grown_to, org_re, org_w, floor = get('grown_to', -1), get('org_re', -1), get('org_w', -1), get('floor', 1)
+local limit, inflight, epoch = get('limit', initial), get('inflight', 0), get('epoch', 0)
+local grown, quota, period = get('grown', 1073741824), get('quota', 0), get('period', 1)
+local anchor, repoch, grown_to = get('anchor', 0), get('repoch', 0), get('grown_to', -1)
+local org_re, org_w, floor = get('org_re', -1), get('org_w', -1), get('floor', 1)
 local last, cold_start, cold_sent = get('last', 0), get('cold_start', -1e300), get('cold_sent', 0)
 local function slots(l) local n = math.floor(l + 0.5) if n < 1 then n = 1 end return n end
 local function reserved(win) return tonumber(redis.call('HGET', w, tostring(win)) or '0') end
 local function save()
-  redis.call('HSET', k, 'limit', tostring(limit), 'inflight', inflight, 'epoch', epoch, 'grown', grown,
-    'quota', quota, 'period', tostring(period), 'anchor', tostring(anchor), 'repoch', repoch,
+  redis.call('HSET', k, 'limit', tostring(limit), 'inflight', inflight, 'epoch', epoch,
+    'grown', grown, 'quota', quota, 'period', tostring(period), 'anchor', tostring(anchor),
+    'repoch', repoch,
     'grown_to', grown_to, 'org_re', org_re, 'org_w', org_w, 'floor', floor, 'last', tostring(last),
     'cold_start', tostring(cold_start), 'cold_sent', cold_sent)
   redis.call('PEXPIRE', k, ttl)
@@ -57,13 +59,16 @@ local function reply(status, value, a, b, c, d, e)
     tostring(slots(limit) - inflight)}
 end
 if op == 'admit' then
-  local now, start = tonumber(ARGV[14]), tonumber(ARGV[15])
-  local hre, hw, hseq = tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18])
-  if quota > 0 and now - last > IDLE then quota = 0 repoch = repoch + 1 redis.call('DEL', w) end
+  local now, start, hre, hw, hseq = A(14), A(15), A(16), A(17), A(18)
+  if quota > 0 and now - last > IDLE then
+    quota = 0 repoch = repoch + 1 redis.call('DEL', w)
+  end
   if quota > 0 and pacing == 1 then
     local current = math.max(0, math.floor((start - anchor) / period))
     local prev = current - 1
-    if prev >= PLATEAU and prev > grown_to and reserved(prev) >= quota then grown_to = prev quota = quota + 1 end
+    if prev >= PLATEAU and prev > grown_to and reserved(prev) >= quota then
+      grown_to = prev quota = quota + 1
+    end
     if not (hre == repoch and hseq >= 0 and hw >= current and hseq < quota) then
       local win = current
       while reserved(win) >= quota do win = win + 1 end
@@ -74,7 +79,9 @@ if op == 'admit' then
     local at = math.max(start, anchor + hw * period)
     if at > now then save() return reply('wait', at - now, epoch, 0, hre, hw, hseq) end
   end
-  if conc == 1 and inflight >= slots(limit) then save() return reply('full', 0, epoch, 0, hre, hw, hseq) end
+  if conc == 1 and inflight >= slots(limit) then
+    save() return reply('full', 0, epoch, 0, hre, hw, hseq)
+  end
   inflight = inflight + 1
   if quota == 0 then
     if now - cold_start >= 1 then cold_start = now cold_sent = 0 end
@@ -89,11 +96,13 @@ elseif op == 'release' then
   inflight = math.max(0, inflight - 1)
   if ok == 1 then
     grown = grown + 1
-    if full and grown >= PROBE * slots(limit) then limit = math.min(hi, limit + 1 / math.max(limit, 1)) end
+    if full and grown >= PROBE * slots(limit) then
+      limit = math.min(hi, limit + 1 / math.max(limit, 1))
+    end
   end
 elseif op == 'learn' then
-  local sig, t_epoch, t_k, t_re, t_w = ARGV[14], tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17]), tonumber(ARGV[18])
-  local hint, now, reset = tonumber(ARGV[19]), tonumber(ARGV[20]), tonumber(ARGV[21])
+  local sig, t_epoch, t_k, t_re, t_w = ARGV[14], A(15), A(16), A(17), A(18)
+  local hint, now, reset = A(19), A(20), A(21)
   if sig == 'rate' then
     last = now
     if t_re ~= repoch then
@@ -120,8 +129,10 @@ elseif op == 'learn' then
     if sig == 'concurrency' then grown = 0 end
   end
 elseif op == 'cancel' then
-  local t_re, t_w, t_seq = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
-  if t_re == repoch and t_seq >= 0 and reserved(t_w) > 0 then redis.call('HINCRBY', w, tostring(t_w), -1) end
+  local t_re, t_w, t_seq = A(14), A(15), A(16)
+  if t_re == repoch and t_seq >= 0 and reserved(t_w) > 0 then
+    redis.call('HINCRBY', w, tostring(t_w), -1)
+  end
 elseif op == 'snapshot' then
   return reply('snapshot', limit, inflight, quota, 0, 0, 0)
 end
@@ -144,15 +155,15 @@ class RedisLimits:
     def _run(self, op: str, cfg: LimitSettings | None, *args: object) -> list[str] | None:
         """One script run; ``None`` (and local state) when Redis is unreachable."""
         store = self.store
-        if store._skip():  # noqa: SLF001 - the store's own availability gate
+        if store._skip():
             return None
         head = self._head(cfg)
         try:
             raw = self._script(keys=self._keys, args=[op, int(store.ttl * 1000), *head, *args])
-        except store._errors as exc:  # noqa: SLF001
-            store._went_down(exc)  # noqa: SLF001
+        except store._errors as exc:
+            store._went_down(exc)
             return None
-        store._came_back()  # noqa: SLF001
+        store._came_back()
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in raw]
         self._free = int(float(values[7]))
         return values
