@@ -215,3 +215,30 @@ def test_processes_share_one_limit_through_a_real_redis_server(redis_server):
     delay, ticket = gate.admit(1.0, 1.0, None, admission.LimitSettings(max=10))
     assert delay > 0  # full: this one waits in line
     assert ticket.in_line
+
+
+def test_a_caller_cancelled_in_line_does_not_hold_up_the_ones_behind(tight):
+    """Async callers wait in line, woken when a slot frees; a cancelled one leaves the line."""
+    order = []
+
+    async def main():
+        release = asyncio.Event()
+
+        @llm_retry(preset=tight)
+        async def ask(name):
+            order.append(name)
+            if name == "first":
+                await release.wait()  # holds the only slot
+            return name
+
+        first = asyncio.create_task(ask("first"))
+        await asyncio.sleep(0)  # let it take the slot
+        second = asyncio.create_task(ask("second"))
+        third = asyncio.create_task(ask("third"))
+        await asyncio.sleep(0)
+        second.cancel()
+        release.set()
+        return await asyncio.wait_for(asyncio.gather(first, third), 5)
+
+    assert asyncio.run(main()) == ["first", "third"]
+    assert order == ["first", "third"]

@@ -218,3 +218,24 @@ def test_processes_share_one_limit_through_redis(redis_store):
     second.learn(tickets[-1], "concurrency", (None, None), 1.0, CFG)
     assert first.snapshot()["limit"] == pytest.approx(9.0)
     assert limits.slots(first.snapshot()["limit"]) == 9
+
+
+def test_without_redis_admission_goes_on_with_local_state(redis_server):
+    """Redis down: passes are admitted and released locally, with one warning event."""
+    from llm_retry.testing import capture_events  # noqa: PLC0415
+
+    store = RedisStore(redis.Redis(port=redis_server.port, socket_timeout=0.5))
+    shared = RedisLimits(store, "down", LocalLimits(CFG))
+    ticket = Pass()
+    assert shared.admit(1.0, 1.0, ticket, CFG) == 0
+    assert not ticket.local
+    redis_server.stop()
+    with capture_events() as events:
+        passes = [Pass() for _ in range(3)]
+        assert [shared.admit(2.0, 2.0, p, CFG) for p in passes] == [0, 0, 0]
+    assert all(p.local for p in passes)
+    assert shared.local.inflight == 3
+    for p in passes:
+        shared.release(p, True, CFG)
+    assert shared.local.inflight == 0
+    assert [e["event"] for e in events] == ["llm_retry.store_unavailable"]

@@ -47,14 +47,16 @@ Hint = tuple["float | None", "float | None"]
 """A refusal's ``(Retry-After seconds, seconds until the requests window resets)``."""
 _HEAD_POLL = (0.005, 0.25)  # how often the head of the line looks for slots other processes freed
 _LINE_POLL = 1.0  # others in line are woken by the one before them; this is a safety net
+_STALE = 3 * _LINE_POLL  # a place in line whose caller has not asked for this long is dropped
 
 
 class Waiter:
     """A way to wake one caller in line: a thread's event, or a task's event on its loop."""
 
-    __slots__ = ("event", "loop")
+    __slots__ = ("event", "line", "loop")
 
-    def __init__(self) -> None:
+    def __init__(self, line: KeyAdmission) -> None:
+        self.line = line  # whose line the caller waits in (to leave it if the wait is cut)
         try:
             self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -82,6 +84,7 @@ class Pass:
     in_line: bool = False  # waiting in this process's line for a slot
     local: bool = False  # admitted by local state while the shared store was away
     sent: float = 0.0  # when the attempt was sent (the active monotonic clock)
+    asked: float = 0.0  # when the caller last asked (wall clock)
     waiter: Waiter | None = None
 
 
@@ -228,6 +231,7 @@ class KeyAdmission:
     ) -> tuple[float, Pass]:
         """``(0, pass)``: go. ``(delay, pass)``: ask again after ``delay`` with this pass."""
         ticket = held if held is not None else Pass()
+        ticket.asked = now
         line = self._line
         if line and line[0] is not ticket:  # others were here first: wait for them
             with self._lock:
@@ -254,8 +258,11 @@ class KeyAdmission:
 
     def _may_try(self, ticket: Pass) -> bool:
         """Whether ``ticket`` is among the first in line, as many as there are free slots."""
+        line = self._line
+        while line and line[0] is not ticket and ticket.asked - line[0].asked > _STALE:
+            line.popleft().in_line = False  # its caller stopped asking: it went away
         free = max(1, self.backend.free())
-        return ticket in itertools.islice(self._line, free)
+        return ticket in itertools.islice(line, free)
 
     def _wake_front(self) -> None:
         for ticket in itertools.islice(self._line, max(1, self.backend.free())):
@@ -264,7 +271,7 @@ class KeyAdmission:
     def _queue(self, ticket: Pass) -> None:
         if not ticket.in_line:
             if ticket.waiter is None:
-                ticket.waiter = Waiter()
+                ticket.waiter = Waiter(self)
             ticket.in_line = True
             self._line.append(ticket)
 
@@ -311,7 +318,11 @@ def pause(delay: float, ticket: object) -> None:
     if waiter is None or waiter.loop is not None:
         _clock.pause(delay)
         return
-    waiter.event.wait(delay)
+    try:
+        waiter.event.wait(delay)
+    except BaseException:
+        waiter.line.cancel(ticket)  # type: ignore[arg-type]
+        raise
     waiter.event.clear()
 
 
@@ -321,8 +332,12 @@ async def apause(delay: float, ticket: object) -> None:
     if waiter is None or waiter.loop is None:
         await _clock.apause(delay)
         return
-    with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-        await asyncio.wait_for(waiter.event.wait(), delay)
+    try:
+        with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+            await asyncio.wait_for(waiter.event.wait(), delay)
+    except BaseException:  # cancelled in line: leave it, or the ones behind would wait forever
+        waiter.line.cancel(ticket)  # type: ignore[arg-type]
+        raise
     waiter.event.clear()
 
 
