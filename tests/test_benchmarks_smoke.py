@@ -53,6 +53,6 @@ def test_bench_burst_quick_json_runs() -> None:
         assert rows[name]["requests"] >= rows[name]["done"], rows[name]
     assert set(report["target"]) >= {"passed", "requests_per_call", "ratio"}
     concurrency = {row["name"]: row for row in report["scenarios"]["concurrency"]["rows"]}
-    for rows in (rows, concurrency):  # the README stack as written, in both scenarios
-        assert rows["README stack"]["done"] + rows["README stack"]["lost"] == report["n"]
+    for found in (rows, concurrency):  # the README stack as written, in both scenarios
+        assert found["README stack"]["done"] + found["README stack"]["lost"] == report["n"]
     assert {t["scenario"] for t in report["targets"]} >= {"rate", "concurrency"}
