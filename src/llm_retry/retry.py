@@ -1,37 +1,42 @@
 """``@llm_retry``: retry a function that calls an LLM API, as its policy says.
 
-The first attempt is a plain call inside a ``try``: nothing is built and no policy is read
-unless it fails. Only then is tenacity's ``Retrying`` (or ``AsyncRetrying``) set up, with
-strategies from one `RetryRun` (the shared decision core), and told that attempt one already
-failed. Sync or async is chosen once, when the function is decorated.
-
-Inside an active ``@budget`` (a guard in the engine's context variable: one read per call), the
-call takes the guarded drivers of `llm_retry.run.guarded` instead.
+The decorator contributes the retry strategy to the function's pipeline
+(`llm_retry.run.pipeline`): the retry loop, with the strategies inside it (a ``@circuit``
+below it) run around every attempt. The first attempt is a plain call inside a ``try``: nothing
+is built and no policy is read unless it fails (`llm_retry.run.drivers`). Sync or async is
+chosen once, when the function is decorated.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from functools import partial
-from typing import Any, ParamSpec, TypeVar, cast, overload
-
-import tenacity
-import wrapt
+from typing import Any, ParamSpec, TypeVar, overload
 
 from .errors import PolicyError
 from .policy import Policy
 from .policy.presets import preset_source
-from .run import clock as _clock
-from .run.engine import RetryRun, add_note, areplay, current_guard, replay
-from .run.guarded import call_async, call_sync
+from .run import clock
+from .run.drivers import PolicySource, adrive, aretry, drive, resolve
+from .run.engine import RetryRun, current_guard
+from .run.pipeline import (
+    Hook,
+    Layer,
+    ahooked,
+    around,
+    attach,
+    bind,
+    callable_name,
+    enter_all,
+    exit_all,
+    hooked,
+    unwrapped,
+)
 from .run.variants import wrapper_for
 
 __all__ = ["llm_retry"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-PolicySource = Callable[[], Policy]
 
 
 def _source(preset: str | None, policy: Policy | None, overrides: dict[str, Any]) -> PolicySource:
@@ -50,96 +55,101 @@ def _source(preset: str | None, policy: Policy | None, overrides: dict[str, Any]
     return lambda: fixed
 
 
-def _resolve(source: PolicySource, first: Exception) -> Policy:
-    """The policy for a call whose first attempt failed.
+def _sync_base(source: PolicySource, name: str) -> Layer:
+    return lambda call, instance, args, kwargs: drive(source, name, call, args, kwargs)
 
-    A policy that cannot be loaded now (a bad ``LLM_RETRY_PROFILE``, a preset file broken
-    since decoration) must not hide the API error: that error is raised, noted with why.
+
+def _async_base(source: PolicySource, name: str) -> Layer:
+    return lambda call, instance, args, kwargs: adrive(source, name, call, args, kwargs)
+
+
+class RetryStrategy:
+    """What ``@llm_retry`` contributes to a pipeline: the retry loop over the rest of it."""
+
+    __slots__ = ("func", "name", "options", "source")
+
+    def __init__(
+        self, func: Callable[..., Any], source: PolicySource, options: dict[str, Any]
+    ) -> None:
+        self.func = func
+        self.source = source
+        self.name = callable_name(func)
+        self.options = options
+        wrapper_for(func, source, self.name, (_sync_base, _async_base), **options)  # checks
+
+    def layer(
+        self,
+        inner: Layer,
+        *,
+        is_async: bool,
+        outer: tuple[Hook, ...],
+        inline: tuple[Hook, ...] | None,
+    ) -> Layer:
+        """The retry segment: ``outer`` hooks, the loop, ``inner`` around every attempt."""
+        source, name = self.source, self.name
+        variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
+        if variant is not None:
+
+            def varied(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+                return variant(bind(inner, wrapped, instance), instance, args, kwargs)
+
+            return around(outer, varied, is_async=is_async)
+        if is_async and inline is not None:
+            return _fused_async(source, name, outer, inline)
+        if inline is not None:
+
+            def plain(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+                return drive(source, name, hooked(inline, wrapped), args, kwargs)
+
+            return around(outer, plain, is_async=False)
+
+        def nested(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            call = bind(inner, wrapped, instance)
+            return (adrive if is_async else drive)(source, name, call, args, kwargs)
+
+        return around(outer, nested, is_async=is_async)
+
+
+def _fused_async(
+    source: PolicySource, name: str, outer: tuple[Hook, ...], inline: tuple[Hook, ...]
+) -> Layer:
+    """The async retry segment in one frame: what a stack's happy path costs.
+
+    Without a guard, the first attempt (with the hooks inside the loop around it) runs inline;
+    under one (a ``@budget``), the guarded driver takes over.
     """
-    try:
-        return source()
-    except PolicyError as exc:
-        problem = exc
-    add_note(first, f"llm-retry: not retried, the policy could not be loaded: {problem}")
-    raise first
 
-
-def _name(func: Callable[..., Any]) -> str:
-    target = getattr(func, "__func__", func)
-    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
-
-
-def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
-    resolve = partial(_resolve, source)  # for the guarded driver
-
-    def retry_after_failure(
-        wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
-    ) -> Any:
-        run = RetryRun(_resolve(source, first), name, start)
-        retrying = tenacity.Retrying(sleep=_clock.pause, **run.strategies())
+    async def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        tokens = enter_all(outer, args, kwargs) if outer else None
         try:
-            result: Any = retrying(replay(first, wrapped), *args, **kwargs)
+            if current_guard() is not None:
+                result = await adrive(source, name, ahooked(inline, wrapped), args, kwargs)
+            else:
+                start = clock.now()
+                inside = enter_all(inline, args, kwargs) if inline else None
+                try:
+                    result = await wrapped(*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - the policy decides, not the clause
+                    if inside is not None:
+                        exit_all(inline, inside, exc)
+                    run = RetryRun(resolve(source, exc), name, start)
+                    result = await aretry(run, ahooked(inline, wrapped), exc, args, kwargs)
+                except BaseException as exc:
+                    if inside is not None:
+                        exit_all(inline, inside, exc)
+                    raise
+                else:
+                    if inside is not None:
+                        exit_all(inline, inside, None)
         except BaseException as exc:
-            run.failed(exc)
+            if tokens is not None:
+                exit_all(outer, tokens, exc)
             raise
-        run.succeeded()
+        if tokens is not None:
+            exit_all(outer, tokens, None)
         return result
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        guard = current_guard()
-        if guard is not None:
-            return call_sync(guard, resolve, name, (wrapped, args, kwargs))
-        start = _clock.now()
-        try:
-            return wrapped(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
-            first = exc
-        return retry_after_failure(wrapped, args, kwargs, first, start)
-
-    return wrapper
-
-
-def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
-    resolve = partial(_resolve, source)  # for the guarded driver
-
-    async def retry_after_failure(
-        wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
-    ) -> Any:
-        run = RetryRun(_resolve(source, first), name, start)
-        retrying = tenacity.AsyncRetrying(sleep=_clock.apause, **run.strategies())
-        try:
-            result: Any = await retrying(areplay(first, wrapped), *args, **kwargs)
-        except BaseException as exc:
-            run.failed(exc)
-            raise
-        run.succeeded()
-        return result
-
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        guard = current_guard()
-        if guard is not None:
-            return await call_async(guard, resolve, name, (wrapped, args, kwargs))
-        start = _clock.now()
-        try:
-            return await wrapped(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
-            first = exc
-        return await retry_after_failure(wrapped, args, kwargs, first, start)
-
-    return wrapper
-
-
-def is_async(func: Callable[..., Any]) -> bool:
-    """Whether ``func`` (or the function inside a classmethod/staticmethod) is ``async def``."""
-    return inspect.iscoroutinefunction(getattr(func, "__func__", func))
-
-
-def _decorate(func: Callable[P, R], source: PolicySource, **options: Any) -> Callable[P, R]:
-    name = _name(func)
-    wrapper = wrapper_for(func, source, name, (_sync_wrapper, _async_wrapper), **options)
-    if wrapper is None:
-        wrapper = (_async_wrapper if is_async(func) else _sync_wrapper)(source, name)
-    return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
+    return segment
 
 
 @overload
@@ -176,6 +186,9 @@ def llm_retry(
     type hints and ``inspect.iscoroutinefunction``. On a generator (or async generator) function,
     a failure before its first output is retried by calling it again; after that, it is raised.
 
+    Stacked with ``@budget``, ``@circuit`` and ``fallback``, it joins their pipeline: one
+    wrapper and one retry loop, the strategies in the order written.
+
     Args:
         func: the function, when used bare.
         preset: the name of a preset in ``policies/`` (``"deepseek"``, ``"openai"``, ...),
@@ -197,10 +210,8 @@ def llm_retry(
     """
     source = _source(preset, policy, overrides)
     options = {"validate": validate, "stream": stream, "restart": restart}
-    if func is not None:
-        return _decorate(func, source, **options)
 
     def decorator(f: Callable[P, R]) -> Callable[P, R]:
-        return _decorate(f, source, **options)
+        return attach(f, RetryStrategy(unwrapped(f), source, options))
 
-    return decorator
+    return decorator(func) if func is not None else decorator
