@@ -281,38 +281,44 @@ def budget(
 class _BudgetHook:
     """What a ``@budget`` contributes to a pipeline: a scope around the rest of the call."""
 
-    __slots__ = ("budget", "callable_name", "label", "spec")
+    __slots__ = ("budget", "callable_name", "fixed", "keyed", "label", "spec")
 
     def __init__(self, owner: Budget, name: str) -> None:
         self.budget = owner
         self.callable_name = name
         self.label = f"budget {owner.name!r}" if owner.name else f"budget of {name}"
         self.spec = owner._spec(self.label, name)
+        # Without a preset the spec is the same under every profile: look it up once.
+        self.fixed = self.spec() if owner._preset is None else None
+        self.keyed = owner._key is not None
 
     def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Token[Guard | None]:
         """Open this call's scope and make it the active guard."""
         parent = current_guard()
         now = _clock.now()
         scope = Scope(
-            self.spec(),
-            self.budget._throttle(args, kwargs),
+            self.fixed or self.spec(),
+            self.budget._throttle(args, kwargs) if self.keyed else None,
             parent if isinstance(parent, Scope) else None,
             now,
         )
         if scope.deadline <= now:
-            reason = f"no time left when {self.callable_name} was called ({scope.label})"
-            emit(
-                "llm_retry.budget_exhausted",
-                "warning",
-                callable=self.callable_name,
-                kind="deadline",
-                attempt=1,
-                reason=reason,
-                remaining=0.0,
-                total=scope.total,
-            )
-            raise scope.exhausted(reason)
+            self._refuse(scope)
         return GUARD.set(scope)
+
+    def _refuse(self, scope: Scope) -> None:
+        reason = f"no time left when {self.callable_name} was called ({scope.label})"
+        emit(
+            "llm_retry.budget_exhausted",
+            "warning",
+            callable=self.callable_name,
+            kind="deadline",
+            attempt=1,
+            reason=reason,
+            remaining=0.0,
+            total=scope.total,
+        )
+        raise scope.exhausted(reason)
 
     def exit(self, token: Token[Guard | None], error: BaseException | None) -> None:
         """Restore the scope that was active before."""

@@ -239,6 +239,8 @@ class Circuit:
 
     def exit(self, token: tuple[str, Admission], error: BaseException | None) -> None:
         """Count how the admitted call ended."""
+        if error is None and token[1] is _CLEAN and not self._tracks_rate:
+            return  # closed, clean and still clean: nothing to write
         self._finish(token[0], token[1], error)
 
     # -- health checks and manual control ------------------------------------------------

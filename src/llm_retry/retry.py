@@ -15,23 +15,9 @@ from typing import Any, ParamSpec, TypeVar, overload
 from .errors import PolicyError
 from .policy import Policy
 from .policy.presets import preset_source
-from .run import clock
-from .run.drivers import PolicySource, adrive, aretry, drive, resolve
-from .run.engine import RetryRun, current_guard
-from .run.pipeline import (
-    Hook,
-    Layer,
-    ahooked,
-    around,
-    attach,
-    bind,
-    callable_name,
-    enter_all,
-    exit_all,
-    hooked,
-    unwrapped,
-)
-from .run.variants import wrapper_for
+from .run.drivers import PolicySource
+from .run.pipeline import attach, unwrapped
+from .run.retrying import RetryStrategy
 
 __all__ = ["llm_retry"]
 
@@ -53,103 +39,6 @@ def _source(preset: str | None, policy: Policy | None, overrides: dict[str, Any]
         raise PolicyError(f"policy= must be a Policy, not {policy!r}")
     fixed = policy.evolve(**overrides) if overrides else policy
     return lambda: fixed
-
-
-def _sync_base(source: PolicySource, name: str) -> Layer:
-    return lambda call, instance, args, kwargs: drive(source, name, call, args, kwargs)
-
-
-def _async_base(source: PolicySource, name: str) -> Layer:
-    return lambda call, instance, args, kwargs: adrive(source, name, call, args, kwargs)
-
-
-class RetryStrategy:
-    """What ``@llm_retry`` contributes to a pipeline: the retry loop over the rest of it."""
-
-    __slots__ = ("func", "name", "options", "source")
-
-    def __init__(
-        self, func: Callable[..., Any], source: PolicySource, options: dict[str, Any]
-    ) -> None:
-        self.func = func
-        self.source = source
-        self.name = callable_name(func)
-        self.options = options
-        wrapper_for(func, source, self.name, (_sync_base, _async_base), **options)  # checks
-
-    def layer(
-        self,
-        inner: Layer,
-        *,
-        is_async: bool,
-        outer: tuple[Hook, ...],
-        inline: tuple[Hook, ...] | None,
-    ) -> Layer:
-        """The retry segment: ``outer`` hooks, the loop, ``inner`` around every attempt."""
-        source, name = self.source, self.name
-        variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
-        if variant is not None:
-
-            def varied(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-                return variant(bind(inner, wrapped, instance), instance, args, kwargs)
-
-            return around(outer, varied, is_async=is_async)
-        if is_async and inline is not None:
-            return _fused_async(source, name, outer, inline)
-        if inline is not None:
-
-            def plain(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-                return drive(source, name, hooked(inline, wrapped), args, kwargs)
-
-            return around(outer, plain, is_async=False)
-
-        def nested(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            call = bind(inner, wrapped, instance)
-            return (adrive if is_async else drive)(source, name, call, args, kwargs)
-
-        return around(outer, nested, is_async=is_async)
-
-
-def _fused_async(
-    source: PolicySource, name: str, outer: tuple[Hook, ...], inline: tuple[Hook, ...]
-) -> Layer:
-    """The async retry segment in one frame: what a stack's happy path costs.
-
-    Without a guard, the first attempt (with the hooks inside the loop around it) runs inline;
-    under one (a ``@budget``), the guarded driver takes over.
-    """
-
-    async def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        tokens = enter_all(outer, args, kwargs) if outer else None
-        try:
-            if current_guard() is not None:
-                result = await adrive(source, name, ahooked(inline, wrapped), args, kwargs)
-            else:
-                start = clock.now()
-                inside = enter_all(inline, args, kwargs) if inline else None
-                try:
-                    result = await wrapped(*args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - the policy decides, not the clause
-                    if inside is not None:
-                        exit_all(inline, inside, exc)
-                    run = RetryRun(resolve(source, exc), name, start)
-                    result = await aretry(run, ahooked(inline, wrapped), exc, args, kwargs)
-                except BaseException as exc:
-                    if inside is not None:
-                        exit_all(inline, inside, exc)
-                    raise
-                else:
-                    if inside is not None:
-                        exit_all(inline, inside, None)
-        except BaseException as exc:
-            if tokens is not None:
-                exit_all(outer, tokens, exc)
-            raise
-        if tokens is not None:
-            exit_all(outer, tokens, None)
-        return result
-
-    return segment
 
 
 @overload

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +28,17 @@ from llm_retry.policy import Policy
 from . import clock
 from .engine import Admission, Guard, RetryRun, add_note, areplay, current_guard, replay
 
-__all__ = ["PolicySource", "adrive", "drive", "resolve"]
+__all__ = [
+    "EXPIRES",
+    "Expiry",
+    "PolicySource",
+    "adrive",
+    "aretry",
+    "drive",
+    "resolve",
+    "retry",
+    "timed",
+]
 
 PolicySource = Callable[[], Policy]
 Attempt = Callable[..., Any]
@@ -143,30 +154,45 @@ def retry(run: RetryRun, call: Attempt, first: Exception, args: Any, kwargs: Any
 
 
 # -- async ---------------------------------------------------------------------------------
-class _Deadline:
-    """Cancel the running task after ``seconds`` unless disarmed: one loop timer per attempt.
+class Expiry:
+    """Cancel the running task once ``seconds`` have passed, unless disarmed first.
 
-    Cheaper than ``asyncio.timeout`` on the happy path (one ``call_later`` and one ``cancel``),
-    and the cancellation it causes comes out as a `TimeoutError` saying so.
+    Cheaper than ``asyncio.timeout`` on the happy path, and the cancellation it causes comes
+    out as a `TimeoutError` saying so (`translate`). Short timeouts get a loop timer of their
+    own; long ones (a deadline tens of seconds away) share one timer per 50 ms slot of the
+    loop's clock, so arming and disarming are a set insert and a set discard.
     """
 
-    __slots__ = ("cancelling", "fired", "handle", "seconds", "task")
+    __slots__ = ("cancelling", "fired", "handle", "seconds", "slot", "task")
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.fired = False
         task: Any = asyncio.current_task()
         self.task = task
-        self.cancelling: int = 0 if task is None else task.cancelling()
-        self.handle = asyncio.get_running_loop().call_later(seconds, self._expire)
+        self.seconds = seconds
+        self.fired = False
+        self.cancelling: int = task.cancelling()
+        self.handle: asyncio.TimerHandle | None = None
+        self.slot: set[Expiry] | None = None
+        loop = asyncio.get_running_loop()
+        if seconds < _SHARED_FROM:
+            self.handle = loop.call_later(seconds, self.fire)
+        else:
+            _wheel(loop).add(self, loop.time() + seconds)
 
-    def _expire(self) -> None:
-        if self.task is not None:
-            self.fired = True
-            self.task.cancel()
+    def fire(self) -> None:
+        """Time is up: cancel the task."""
+        self.fired = True
+        self.task.cancel()
 
-    def expired(self, exc: BaseException) -> BaseException:
-        """What to raise for ``exc``: a `TimeoutError` if this deadline caused it."""
+    def disarm(self) -> None:
+        """The attempt ended in time."""
+        if self.handle is not None:
+            self.handle.cancel()
+        elif self.slot is not None:
+            self.slot.discard(self)
+
+    def translate(self, exc: BaseException) -> BaseException:
+        """What to raise for ``exc``: a `TimeoutError` if this expiry caused it."""
         if not self.fired or not isinstance(exc, asyncio.CancelledError):
             return exc
         if self.task.uncancel() > self.cancelling:  # cancelled from outside as well
@@ -176,19 +202,58 @@ class _Deadline:
         return error
 
 
-async def _timed(awaitable: Awaitable[Any], timeout: float) -> Any:
+EXPIRES = sys.version_info >= (3, 11)
+"""Whether `Expiry` works here (``Task.uncancel`` is new in Python 3.11)."""
+_SHARED_FROM = 1.0  # seconds: timeouts this long share a slot timer
+_GRAIN = 0.05  # seconds per slot
+
+
+class _Wheel:
+    """One loop's shared expiry timers: a set of expiries per slot, one timer per slot."""
+
+    __slots__ = ("loop", "slots")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.slots: dict[int, set[Expiry]] = {}
+
+    def add(self, expiry: Expiry, at: float) -> None:
+        slot = int(at / _GRAIN) + 1  # fire at the end of the slot: never early
+        entries = self.slots.get(slot)
+        if entries is None:
+            entries = self.slots[slot] = set()
+            self.loop.call_at(slot * _GRAIN, self._fire, slot)
+        entries.add(expiry)
+        expiry.slot = entries
+
+    def _fire(self, slot: int) -> None:
+        for expiry in self.slots.pop(slot, ()):
+            expiry.fire()
+
+
+_WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
+
+
+def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
+    found = _WHEELS.get(loop)
+    if found is None:
+        found = _WHEELS[loop] = _Wheel(loop)
+    return found
+
+
+async def timed(awaitable: Awaitable[Any], timeout: float) -> Any:
     """Await ``awaitable``, cancelling it after ``timeout`` seconds (a `TimeoutError`)."""
-    if sys.version_info >= (3, 11):
-        deadline = _Deadline(timeout)
+    if EXPIRES:
+        expiry = Expiry(timeout)
         try:
             return await awaitable
         except asyncio.CancelledError as exc:
-            error = deadline.expired(exc)
+            error = expiry.translate(exc)
             if error is exc:
                 raise
             raise error from exc
         finally:
-            deadline.handle.cancel()
+            expiry.disarm()
     try:  # pragma: no cover - Python 3.10
         return await asyncio.wait_for(awaitable, timeout)
     except asyncio.TimeoutError as exc:  # pragma: no cover - Python 3.10
@@ -209,7 +274,7 @@ async def _asettled(guard: Guard, ticket: object, call: Attempt, args: Any, kwar
         if timeout is None:
             result = await call(*args, **kwargs)
         else:
-            result = await _timed(call(*args, **kwargs), timeout)
+            result = await timed(call(*args, **kwargs), timeout)
     except BaseException as exc:
         guard.settle(ticket, exc)
         raise

@@ -44,6 +44,7 @@ __all__ = [
     "exit_all",
     "inner_hooks",
     "is_async",
+    "merged",
     "unwrapped",
 ]
 
@@ -182,6 +183,28 @@ def inner_hooks(strategies: tuple[Hook | Core, ...]) -> tuple[Hook, ...]:
     return tuple(cast("Hook", s) for s in strategies if not _is_core(s))
 
 
+class _Hooks:
+    """Several hooks run as one: entered in order, exited innermost first."""
+
+    __slots__ = ("hooks",)
+
+    def __init__(self, hooks: tuple[Hook, ...]) -> None:
+        self.hooks = hooks
+
+    def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        return enter_all(self.hooks, args, kwargs)
+
+    def exit(self, token: list[Any], error: BaseException | None) -> None:
+        exit_all(self.hooks, token, error)
+
+
+def merged(hooks: tuple[Hook, ...]) -> Hook | None:
+    """``hooks`` as one hook (``None`` for none), so a segment runs at most one of each side."""
+    if not hooks:
+        return None
+    return hooks[0] if len(hooks) == 1 else _Hooks(hooks)
+
+
 def enter_all(hooks: tuple[Hook, ...], args: Any, kwargs: Any) -> list[Any]:
     """Enter ``hooks`` in order; if one refuses, the ones entered exit with its error."""
     tokens: list[Any] = []
@@ -252,17 +275,17 @@ def _async_hooks(hooks: tuple[Hook, ...], core: Layer | None) -> Layer:
     return run
 
 
-def hooked(hooks: tuple[Hook, ...], call: Callable[..., Any]) -> Callable[..., Any]:
-    """``call`` with ``hooks`` around each of its calls (a sync callable)."""
-    if not hooks:
+def hooked(hook: Hook | None, call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` with ``hook`` around each of its calls (a sync callable)."""
+    if hook is None:
         return call
-    run = _sync_hooks(hooks, None)
+    run = _sync_hooks((hook,), None)
     return lambda *args, **kwargs: run(call, None, args, kwargs)
 
 
-def ahooked(hooks: tuple[Hook, ...], call: Callable[..., Any]) -> Callable[..., Any]:
-    """``call`` with ``hooks`` around each of its calls (an async callable)."""
-    if not hooks:
+def ahooked(hook: Hook | None, call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` with ``hook`` around each of its calls (an async callable)."""
+    if hook is None:
         return call
-    run = _async_hooks(hooks, None)
+    run = _async_hooks((hook,), None)
     return lambda *args, **kwargs: run(call, None, args, kwargs)

@@ -1,0 +1,173 @@
+"""The retry strategy: what ``@llm_retry`` contributes to a function's pipeline.
+
+Its segment is the retry loop over the rest of the pipeline: the hooks written above it run
+around the loop, the hooks written below it around every attempt. For the common stack
+(hooks, the retry, hooks, the call) the segment is one frame, sync or async, whose first attempt
+is a plain call; everything after a failure goes through `llm_retry.run.drivers`. Streams,
+generators and ``validate=`` go through `llm_retry.run.variants` over the same drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from . import clock
+from .drivers import EXPIRES, Expiry, PolicySource, adrive, aretry, drive, resolve, retry, timed
+from .engine import Guard, RetryRun, current_guard
+from .pipeline import Hook, Layer, ahooked, around, bind, callable_name, hooked, merged
+from .variants import wrapper_for
+
+__all__ = ["RetryStrategy"]
+
+
+def _sync_base(source: PolicySource, name: str) -> Layer:
+    return lambda call, instance, args, kwargs: drive(source, name, call, args, kwargs)
+
+
+def _async_base(source: PolicySource, name: str) -> Layer:
+    return lambda call, instance, args, kwargs: adrive(source, name, call, args, kwargs)
+
+
+class RetryStrategy:
+    """What ``@llm_retry`` contributes to a pipeline: the retry loop over the rest of it."""
+
+    __slots__ = ("func", "name", "options", "source")
+
+    def __init__(
+        self, func: Callable[..., Any], source: PolicySource, options: dict[str, Any]
+    ) -> None:
+        self.func = func
+        self.source = source
+        self.name = callable_name(func)
+        self.options = options
+        wrapper_for(func, source, self.name, (_sync_base, _async_base), **options)  # checks
+
+    def layer(
+        self,
+        inner: Layer,
+        *,
+        is_async: bool,
+        outer: tuple[Hook, ...],
+        inline: tuple[Hook, ...] | None,
+    ) -> Layer:
+        """The retry segment: ``outer`` hooks, the loop, ``inner`` around every attempt."""
+        source, name = self.source, self.name
+        variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
+        if variant is None and inline is not None:
+            fuse = _fused_async if is_async else _fused_sync
+            return fuse(source, name, merged(outer), merged(inline))
+        base = variant or (_async_base if is_async else _sync_base)(source, name)
+
+        def nested(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            return base(bind(inner, wrapped, instance), instance, args, kwargs)
+
+        return around(outer, nested, is_async=is_async)
+
+
+def _quick(guard: Guard | None) -> bool:
+    """Whether the first attempt may skip the guard: none, or a passive one with time left."""
+    return guard is None or (guard.passive and guard.deadline > clock.now())
+
+
+def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hook | None) -> Layer:
+    """The retry segment in one frame (and one for the attempt): a stack's whole happy path.
+
+    The hooks before the loop (``outer``: a ``@budget`` above) run around it, the hooks inside
+    it (``inside``: a ``@circuit`` below) around each attempt. The first attempt is made at
+    once unless the active guard has to admit it; anything else goes through the drivers.
+    """
+    attempt = around(() if inside is None else (inside,), None, is_async=False)
+
+    def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        token = None if outer is None else outer.enter(args, kwargs)
+        try:
+            guard = current_guard()
+            if not _quick(guard):
+                result = drive(source, name, hooked(inside, wrapped), args, kwargs)
+            else:
+                start = clock.now()
+                try:
+                    result = attempt(wrapped, instance, args, kwargs)
+                except Exception as exc:  # noqa: BLE001 - the policy decides, not the clause
+                    run = RetryRun(resolve(source, exc), name, start, guard)
+                    result = retry(run, hooked(inside, wrapped), exc, args, kwargs)
+        except BaseException as exc:
+            if outer is not None:
+                outer.exit(token, exc)
+            raise
+        if outer is not None:
+            outer.exit(token, None)
+        return result
+
+    return segment
+
+
+def _fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
+    source: PolicySource, name: str, outer: Hook | None, inside: Hook | None
+) -> Layer:
+    """The async twin of `_fused_sync`, in one coroutine frame for the whole happy path.
+
+    Under a guard with a deadline or a per-attempt timeout, the attempt is cancelled past it
+    (`llm_retry.run.drivers.Expiry`: one shared loop timer, no extra frame).
+    """
+
+    # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
+    # branches a helper coroutine would otherwise hold.
+    async def segment(  # noqa: PLR0912, PLR0915
+        wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
+    ) -> Any:
+        token = None if outer is None else outer.enter(args, kwargs)
+        try:
+            guard = current_guard()
+            if not _quick(guard):
+                result = await adrive(source, name, ahooked(inside, wrapped), args, kwargs)
+            else:
+                start = clock.now()
+                failed: Exception | None = None
+                try:
+                    held = None if inside is None else inside.enter(args, kwargs)
+                except Exception as exc:  # noqa: BLE001 - a refusal is a failed attempt
+                    failed = exc
+                else:
+                    limit = None if guard is None else guard.attempt_timeout()
+                    expiry = None if limit is None or not EXPIRES else Expiry(limit)
+                    try:
+                        if limit is None:
+                            result = await wrapped(*args, **kwargs)
+                        elif expiry is None:  # pragma: no cover - Python 3.10
+                            result = await timed(wrapped(*args, **kwargs), limit)
+                        else:
+                            try:
+                                result = await wrapped(*args, **kwargs)
+                            except asyncio.CancelledError as exc:
+                                error = expiry.translate(exc)
+                                if error is exc:
+                                    raise
+                                raise error from exc
+                            finally:
+                                expiry.disarm()
+                    except Exception as exc:  # noqa: BLE001 - the policy decides
+                        failed = exc
+                        if inside is not None:
+                            inside.exit(held, exc)
+                    except BaseException as exc:
+                        if inside is not None:
+                            inside.exit(held, exc)
+                        raise
+                    else:
+                        if inside is not None:
+                            inside.exit(held, None)
+                if failed is not None:
+                    run = RetryRun(resolve(source, failed), name, start, guard)
+                    result = await aretry(run, ahooked(inside, wrapped), failed, args, kwargs)
+        except BaseException as exc:
+            if outer is not None:
+                outer.exit(token, exc)
+            raise
+        if outer is not None:
+            outer.exit(token, None)
+        return result
+
+    return segment
