@@ -9,17 +9,16 @@ generators and ``validate=`` go through `llm_retry.run.variants` over the same d
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from . import clock
-from .drivers import EXPIRES, Expiry, PolicySource, adrive, aretry, drive, resolve, retry, timed
+from .drivers import PolicySource, drive, resolve, retry
 from .engine import Guard, RetryRun, current_guard
-from .pipeline import Hook, Layer, ahooked, around, bind, callable_name, hooked, merged
+from .pipeline import Hook, Layer, around, bind, callable_name, hooked, merged
 from .variants import wrapper_for
 
-__all__ = ["RetryStrategy"]
+__all__ = ["RetryStrategy", "quick"]
 
 
 def _sync_base(source: PolicySource, name: str) -> Layer:
@@ -27,6 +26,8 @@ def _sync_base(source: PolicySource, name: str) -> Layer:
 
 
 def _async_base(source: PolicySource, name: str) -> Layer:
+    from .adrivers import adrive  # noqa: PLC0415 - asyncio only for async code
+
     return lambda call, instance, args, kwargs: adrive(source, name, call, args, kwargs)
 
 
@@ -56,8 +57,11 @@ class RetryStrategy:
         source, name = self.source, self.name
         variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
         if variant is None and inline is not None:
-            fuse = _fused_async if is_async else _fused_sync
-            return fuse(source, name, merged(outer), merged(inline))
+            if is_async:
+                from .adrivers import fused_async  # noqa: PLC0415 - asyncio only for async code
+
+                return fused_async(source, name, merged(outer), merged(inline))
+            return _fused_sync(source, name, merged(outer), merged(inline))
         base = variant or (_async_base if is_async else _sync_base)(source, name)
 
         def nested(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -66,7 +70,7 @@ class RetryStrategy:
         return around(outer, nested, is_async=is_async)
 
 
-def _quick(guard: Guard | None) -> bool:
+def quick(guard: Guard | None) -> bool:
     """Whether the first attempt may skip the guard: none, or a passive one with time left."""
     return guard is None or (guard.passive and guard.deadline > clock.now())
 
@@ -84,7 +88,7 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
         token = None if outer is None else outer.enter(args, kwargs)
         try:
             guard = current_guard()
-            if not _quick(guard):
+            if not quick(guard):
                 result = drive(source, name, hooked(inside, wrapped), args, kwargs)
             else:
                 start = clock.now()
@@ -93,75 +97,6 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
                 except Exception as exc:  # noqa: BLE001 - the policy decides, not the clause
                     run = RetryRun(resolve(source, exc), name, start, guard)
                     result = retry(run, hooked(inside, wrapped), exc, args, kwargs)
-        except BaseException as exc:
-            if outer is not None:
-                outer.exit(token, exc)
-            raise
-        if outer is not None:
-            outer.exit(token, None)
-        return result
-
-    return segment
-
-
-def _fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
-    source: PolicySource, name: str, outer: Hook | None, inside: Hook | None
-) -> Layer:
-    """The async twin of `_fused_sync`, in one coroutine frame for the whole happy path.
-
-    Under a guard with a deadline or a per-attempt timeout, the attempt is cancelled past it
-    (`llm_retry.run.drivers.Expiry`: one shared loop timer, no extra frame).
-    """
-
-    # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
-    # branches a helper coroutine would otherwise hold.
-    async def segment(  # noqa: PLR0912, PLR0915
-        wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
-    ) -> Any:
-        token = None if outer is None else outer.enter(args, kwargs)
-        try:
-            guard = current_guard()
-            if not _quick(guard):
-                result = await adrive(source, name, ahooked(inside, wrapped), args, kwargs)
-            else:
-                start = clock.now()
-                failed: Exception | None = None
-                try:
-                    held = None if inside is None else inside.enter(args, kwargs)
-                except Exception as exc:  # noqa: BLE001 - a refusal is a failed attempt
-                    failed = exc
-                else:
-                    limit = None if guard is None else guard.attempt_timeout()
-                    expiry = None if limit is None or not EXPIRES else Expiry(limit)
-                    try:
-                        if limit is None:
-                            result = await wrapped(*args, **kwargs)
-                        elif expiry is None:  # pragma: no cover - Python 3.10
-                            result = await timed(wrapped(*args, **kwargs), limit)
-                        else:
-                            try:
-                                result = await wrapped(*args, **kwargs)
-                            except asyncio.CancelledError as exc:
-                                error = expiry.translate(exc)
-                                if error is exc:
-                                    raise
-                                raise error from exc
-                            finally:
-                                expiry.disarm()
-                    except Exception as exc:  # noqa: BLE001 - the policy decides
-                        failed = exc
-                        if inside is not None:
-                            inside.exit(held, exc)
-                    except BaseException as exc:
-                        if inside is not None:
-                            inside.exit(held, exc)
-                        raise
-                    else:
-                        if inside is not None:
-                            inside.exit(held, None)
-                if failed is not None:
-                    run = RetryRun(resolve(source, failed), name, start, guard)
-                    result = await aretry(run, ahooked(inside, wrapped), failed, args, kwargs)
         except BaseException as exc:
             if outer is not None:
                 outer.exit(token, exc)
