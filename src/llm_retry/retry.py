@@ -17,7 +17,7 @@ from .policy import Policy
 from .policy.presets import preset_source
 from .run.drivers import PolicySource
 from .run.pipeline import attach, unwrapped
-from .run.retrying import RetryStrategy
+from .run.retry_strategy import RetryStrategy
 
 __all__ = ["llm_retry"]
 
@@ -25,7 +25,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _source(preset: str | None, policy: Policy | None, overrides: dict[str, Any]) -> PolicySource:
+def source_of(preset: str | None, policy: Policy | None, overrides: dict[str, Any]) -> PolicySource:
     """Where the decorated function gets its policy from when an attempt fails.
 
     A policy object is fixed at decoration time; a preset (``generic`` when neither is given)
@@ -97,7 +97,7 @@ def llm_retry(
     Raises:
         PolicyError: at decoration time, for an unknown preset or an invalid override.
     """
-    source = _source(preset, policy, overrides)
+    source = source_of(preset, policy, overrides)
     options = {"validate": validate, "stream": stream, "restart": restart}
 
     def decorator(f: Callable[P, R]) -> Callable[P, R]:

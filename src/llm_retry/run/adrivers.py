@@ -10,20 +10,29 @@ from __future__ import annotations
 import asyncio
 import sys
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import tenacity
 
 from . import clock
-from .drivers import STOPPED, PolicySource, Stopped, ended, resolve, stop_retries
+from .drivers import (
+    STOPPED,
+    Attempt,
+    PolicySource,
+    Stopped,
+    begin,
+    ended,
+    resolve,
+    stop_retries,
+)
 from .engine import Admission, Guard, RetryRun, areplay, current_guard
 from .pipeline import Hook, Layer, ahooked
-from .retrying import quick
+from .retry_strategy import quick
 
-__all__ = ["EXPIRES", "Expiry", "adrive", "aretry", "fused_async", "timed"]
+__all__ = ["EXPIRES", "Expiry", "aattempts", "adrive", "aretry", "fused_async", "timed"]
 
-Attempt = Callable[..., Any]
+Call = Callable[..., Any]
 
 
 # -- async ---------------------------------------------------------------------------------
@@ -141,7 +150,7 @@ async def _aadmit(guard: Guard, name: str, attempt: int) -> Admission:
     return admission
 
 
-async def _asettled(guard: Guard, ticket: object, call: Attempt, args: Any, kwargs: Any) -> Any:
+async def _asettled(guard: Guard, ticket: object, call: Call, args: Any, kwargs: Any) -> Any:
     timeout = guard.attempt_timeout()
     try:
         if timeout is None:
@@ -155,7 +164,7 @@ async def _asettled(guard: Guard, ticket: object, call: Attempt, args: Any, kwar
     return result
 
 
-async def adrive(source: PolicySource, name: str, call: Attempt, args: Any, kwargs: Any) -> Any:
+async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs: Any) -> Any:
     """The async twin of `drive`, with the per-attempt timeout enforced by cancellation."""
     guard = current_guard()
     start = clock.now()
@@ -178,11 +187,11 @@ async def adrive(source: PolicySource, name: str, call: Attempt, args: Any, kwar
     return await aretry(run, call, first, args, kwargs)
 
 
-async def aretry(run: RetryRun, call: Attempt, first: Exception, args: Any, kwargs: Any) -> Any:
+async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """The async twin of `retry`."""
     guard = run.guard
     options = run.strategies()
-    attempt: Attempt = call
+    attempt: Call = call
     if guard is not None:
         attempt = lambda *a, **k: _asettled(guard, run.ticket, call, a, k)  # noqa: E731
 
@@ -270,3 +279,36 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
         return result
 
     return segment
+
+
+async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
+    """The attempts of a retried ``async for`` block: the twin of `drivers.attempts`."""
+    guard = current_guard()
+    if guard is not None:  # admit the first attempt without blocking the loop
+        admission = await _aadmit(guard, name, 1)
+        if admission.stop is not None:
+            raise guard.exhausted(admission.stop)
+        run = RetryRun(source(), name, clock.now(), guard, admission.ticket)
+    else:
+        run = begin(source, name, None)
+    options = run.strategies()
+    if guard is not None:
+
+        async def before(state: tenacity.RetryCallState) -> None:
+            if state.attempt_number > 1:
+                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
+
+        options["before"] = before
+    try:
+        async for manager in tenacity.AsyncRetrying(sleep=clock.apause, **options):
+            yield Attempt(manager, guard, run.ticket)
+    except Stopped:
+        error = run.error
+        assert error is not None  # noqa: S101 - a retry is only asked for after a failure
+        run.failed(error)
+        raise error from None
+    except BaseException as exc:
+        run.failed(exc)
+        raise
+    if run.attempts > 1:
+        run.succeeded()

@@ -13,7 +13,7 @@ retry raises the last attempt's own error, with the reason in its note, as any o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from llm_retry.decide.waits import GiveUp
@@ -28,8 +28,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STOPPED",
+    "Attempt",
     "PolicySource",
     "Stopped",
+    "attempts",
+    "begin",
     "drive",
     "ended",
     "resolve",
@@ -38,7 +41,7 @@ __all__ = [
 ]
 
 PolicySource = Callable[[], Policy]
-Attempt = Callable[..., Any]
+Call = Callable[..., Any]
 
 
 def resolve(source: PolicySource, first: BaseException) -> Policy:
@@ -94,7 +97,7 @@ def _admit(guard: Guard, name: str, attempt: int) -> Admission:
     return admission
 
 
-def _settled(guard: Guard, ticket: object, call: Attempt, args: Any, kwargs: Any) -> Any:
+def _settled(guard: Guard, ticket: object, call: Call, args: Any, kwargs: Any) -> Any:
     try:
         result = call(*args, **kwargs)
     except BaseException as exc:
@@ -104,7 +107,7 @@ def _settled(guard: Guard, ticket: object, call: Attempt, args: Any, kwargs: Any
     return result
 
 
-def drive(source: PolicySource, name: str, call: Attempt, args: Any, kwargs: Any) -> Any:
+def drive(source: PolicySource, name: str, call: Call, args: Any, kwargs: Any) -> Any:
     """Call ``call(*args, **kwargs)``, retrying as the policy (and any active guard) allows."""
     guard = current_guard()
     start = clock.now()
@@ -125,11 +128,11 @@ def drive(source: PolicySource, name: str, call: Attempt, args: Any, kwargs: Any
     return retry(run, call, first, args, kwargs)
 
 
-def retry(run: RetryRun, call: Attempt, first: Exception, args: Any, kwargs: Any) -> Any:
+def retry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """Go on from a failed first attempt: tenacity's loop, with the run's strategies."""
     guard = run.guard
     options = run.strategies()
-    attempt: Attempt = call
+    attempt: Call = call
     if guard is not None:
         attempt = lambda *a, **k: _settled(guard, run.ticket, call, a, k)  # noqa: E731
 
@@ -150,3 +153,81 @@ def retry(run: RetryRun, call: Attempt, first: Exception, args: Any, kwargs: Any
         run.failed(exc)
         raise
     return ended(run, result)
+
+
+# -- blocks (``for attempt in retrying(...)``) -------------------------------------------------
+class Attempt:
+    """One attempt of a retried block: put the code to retry under ``with attempt:``.
+
+    Attributes:
+        number: the attempt's number, from 1.
+    """
+
+    __slots__ = ("_guard", "_manager", "_ticket", "number")
+
+    def __init__(self, manager: Any, guard: Guard | None, ticket: object) -> None:
+        self._manager = manager
+        self._guard = guard
+        self._ticket = ticket
+        self.number: int = manager.retry_state.attempt_number
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool | None:
+        if self._guard is not None:
+            self._guard.settle(self._ticket, error)
+        result: bool | None = self._manager.__exit__(kind, error, traceback)
+        return result
+
+    async def __aenter__(self) -> Attempt:
+        return self
+
+    async def __aexit__(
+        self, kind: Any, error: BaseException | None, traceback: Any
+    ) -> bool | None:
+        return self.__exit__(kind, error, traceback)
+
+    def __repr__(self) -> str:
+        return f"<Attempt {self.number}>"
+
+
+def begin(source: PolicySource, name: str, guard: Guard | None) -> RetryRun:
+    """The run of a block about to make its first attempt (admitted by ``guard``, if any)."""
+    start = clock.now()
+    ticket: object = None
+    if guard is not None:
+        admission = _admit(guard, name, 1)
+        if admission.stop is not None:
+            raise guard.exhausted(admission.stop)
+        ticket = admission.ticket
+    return RetryRun(source(), name, start, guard, ticket)
+
+
+def attempts(source: PolicySource, name: str) -> Iterator[Attempt]:
+    """The attempts of a retried block, as the policy (and any active guard) allows."""
+    import tenacity  # noqa: PLC0415 - blocks are rarer than decorators
+
+    guard = current_guard()
+    run = begin(source, name, guard)
+    options = run.strategies()
+    if guard is not None:
+
+        def before(state: tenacity.RetryCallState) -> None:
+            if state.attempt_number > 1:
+                stop_retries(run, _admit(guard, run.name, state.attempt_number))
+
+        options["before"] = before
+    try:
+        for manager in tenacity.Retrying(sleep=clock.pause, **options):
+            yield Attempt(manager, guard, run.ticket)
+    except Stopped:
+        error = run.error
+        assert error is not None  # noqa: S101 - a retry is only asked for after a failure
+        run.failed(error)
+        raise error from None
+    except BaseException as exc:
+        run.failed(exc)
+        raise
+    if run.attempts > 1:
+        run.succeeded()
