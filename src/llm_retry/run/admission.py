@@ -18,9 +18,9 @@ is away. The arithmetic is `llm_retry.decide.limits`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -57,11 +57,12 @@ class Waiter:
 
     def __init__(self, line: KeyAdmission) -> None:
         self.line = line  # whose line the caller waits in (to leave it if the wait is cut)
-        try:
-            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self.loop = None
-        self.event: Any = asyncio.Event() if self.loop is not None else threading.Event()
+        asyncio = sys.modules.get("asyncio")  # not loaded: no event loop is running
+        self.loop: Any = None
+        if asyncio is not None:
+            with contextlib.suppress(RuntimeError):
+                self.loop = asyncio.get_running_loop()
+        self.event: Any = threading.Event() if self.loop is None else asyncio.Event()  # type: ignore[union-attr]
 
     def wake(self) -> None:
         """Wake the caller (from any thread)."""
@@ -328,6 +329,8 @@ def pause(delay: float, ticket: object) -> None:
 
 async def apause(delay: float, ticket: object) -> None:
     """The async twin of `pause`."""
+    import asyncio  # noqa: PLC0415 - only async code waits here, with asyncio loaded
+
     waiter = _waiter(ticket)
     if waiter is None or waiter.loop is None:
         await _clock.apause(delay)

@@ -15,6 +15,7 @@ failure is classified).
 
 from __future__ import annotations
 
+from contextvars import Token
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from llm_retry.decide.adapters import error_info
@@ -27,13 +28,13 @@ from llm_retry.stores import Store
 
 from . import clock as _clock
 from .admission import KeyAdmission, Pass, key_admission
-from .engine import Admission, Guard, RetryRun
+from .engine import GUARD, Admission, Guard, RetryRun
 from .keys import KeyThrottle, default_store, key_throttle
 
 if TYPE_CHECKING:
     from .scope import Scope
 
-__all__ = ["Lesson", "Limits", "admit", "block", "for_preset", "learn", "settle"]
+__all__ = ["Lesson", "Limits", "LimitsHook", "admit", "block", "for_preset", "learn", "settle"]
 
 
 class Limits:
@@ -46,6 +47,7 @@ class Limits:
         self._preset = preset
         self._specs: dict[str, Any] = {}
         self.enabled = any(self._spec(profile) is not None for profile in PROFILES)
+        self.hook = LimitsHook(self)
 
     def _spec(self, profile: str) -> Any:
         if profile in self._specs:
@@ -72,6 +74,23 @@ class Limits:
             return guard
         spec = self._specs[profile] if profile in self._specs else self._spec(profile)
         return guard if spec is None else scope_type(spec, self.throttle, guard, _clock.now())
+
+
+class LimitsHook:
+    """The pipeline hook: the call's guard is its limits scope while the retry loop runs."""
+
+    __slots__ = ("limits",)
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+
+    def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Token[Guard | None]:
+        """Make the limits scope (inside any ``@budget``'s) the active guard."""
+        return GUARD.set(self.limits.scope(GUARD.get()))
+
+    def exit(self, token: Token[Guard | None], error: BaseException | None) -> None:
+        """Restore the guard there was before."""
+        GUARD.reset(token)
 
 
 _SCOPE: list[type[Scope]] = []
