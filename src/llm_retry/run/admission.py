@@ -257,6 +257,22 @@ class KeyAdmission:
                     self._wake_front()
         return 0.0, ticket
 
+    def admit_now(self, now: float, cfg: LimitSettings) -> Pass | None:
+        """A pass at once, if no one waits in line and the backend admits now; else ``None``.
+
+        The happy path's admission: no place in line, no window reserved (a rate window not
+        yet open gives its place back).
+        """
+        if self._line:
+            return None
+        ticket = Pass(asked=now)
+        found = self.backend.admit(now, now, ticket, cfg)
+        if found == 0:
+            return ticket
+        if found is not None:
+            self.backend.cancel(ticket)
+        return None
+
     def _may_try(self, ticket: Pass) -> bool:
         """Whether ``ticket`` is among the first in line, as many as there are free slots."""
         line = self._line

@@ -15,8 +15,7 @@ failure is classified).
 
 from __future__ import annotations
 
-from contextvars import Token
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from llm_retry.decide.adapters import error_info
 from llm_retry.decide.limits import LimitSettings, Signal, requests_reset, signal
@@ -28,13 +27,13 @@ from llm_retry.stores import Store
 
 from . import clock as _clock
 from .admission import KeyAdmission, Pass, key_admission
-from .engine import GUARD, Admission, Guard, RetryRun
+from .engine import Admission, RetryRun
 from .keys import KeyThrottle, default_store, key_throttle
 
 if TYPE_CHECKING:
-    from .scope import Scope
+    from .scope import Scope, ScopeSpec
 
-__all__ = ["Lesson", "Limits", "LimitsHook", "admit", "block", "for_preset", "learn", "settle"]
+__all__ = ["Lesson", "Limits", "admit", "block", "for_preset", "learn", "settle"]
 
 
 class Limits:
@@ -45,11 +44,13 @@ class Limits:
         self.store = store if store is not None else default_store()
         self.throttle = key_throttle(self.store, preset)
         self._preset = preset
-        self._specs: dict[str, Any] = {}
+        self._specs: dict[str, ScopeSpec | None] = {}
         self.enabled = any(self._spec(profile) is not None for profile in PROFILES)
+        from .limits_hook import LimitsHook  # noqa: PLC0415 - it builds scopes: imported last
+
         self.hook = LimitsHook(self)
 
-    def _spec(self, profile: str) -> Any:
+    def _spec(self, profile: str) -> ScopeSpec | None:
         if profile in self._specs:
             return self._specs[profile]
         from .scope import ScopeSpec  # noqa: PLC0415 - the scope imports this module
@@ -63,46 +64,16 @@ class Limits:
         self._specs[profile] = spec
         return spec
 
-    def scope(self, guard: Guard | None) -> Guard | None:
-        """The guard for one call: a scope under the key's limits, inside ``guard`` if any."""
-        scope_type = _scope_type()
-        if guard is not None and (not isinstance(guard, scope_type) or guard.pacer is not None):
-            return guard  # an explicit @budget(pace=True) keeps its own pacer
+    def spec_now(self) -> ScopeSpec | None:
+        """The spec of this call's limits scope under the active profile (``None``: off).
+
+        A broken profile turns them off for the call: its own error will say so.
+        """
         try:
             profile = current_profile()
-        except PolicyError:  # a broken profile: the call's own error will say so
-            return guard
-        spec = self._specs[profile] if profile in self._specs else self._spec(profile)
-        return guard if spec is None else scope_type(spec, self.throttle, guard, _clock.now())
-
-
-class LimitsHook:
-    """The pipeline hook: the call's guard is its limits scope while the retry loop runs."""
-
-    __slots__ = ("limits",)
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-
-    def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Token[Guard | None]:
-        """Make the limits scope (inside any ``@budget``'s) the active guard."""
-        return GUARD.set(self.limits.scope(GUARD.get()))
-
-    def exit(self, token: Token[Guard | None], error: BaseException | None) -> None:
-        """Restore the guard there was before."""
-        GUARD.reset(token)
-
-
-_SCOPE: list[type[Scope]] = []
-
-
-def _scope_type() -> type[Scope]:
-    """`Scope`, imported on first use (the scope module imports this one)."""
-    if not _SCOPE:
-        from .scope import Scope  # noqa: PLC0415
-
-        _SCOPE.append(Scope)
-    return _SCOPE[0]
+        except PolicyError:
+            return None
+        return self._specs[profile] if profile in self._specs else self._spec(profile)
 
 
 def for_preset(preset: str | None, option: object, store: object) -> Limits | None:
