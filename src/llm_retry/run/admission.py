@@ -258,20 +258,17 @@ class KeyAdmission:
         return 0.0, ticket
 
     def admit_now(self, now: float, cfg: LimitSettings) -> Pass | None:
-        """A pass at once, if no one waits in line and the backend admits now; else ``None``.
+        """The happy path's first ask: ``None`` if others wait in line, else a pass.
 
-        The happy path's admission: no place in line, no window reserved (a rate window not
-        yet open gives its place back).
+        The pass is ``admitted`` when the backend admits it now; otherwise it may hold a place
+        in a rate window, and is handed to `admit` as the held pass (no second round trip to
+        a shared store, and the place is kept).
         """
         if self._line:
             return None
         ticket = Pass(asked=now)
-        found = self.backend.admit(now, now, ticket, cfg)
-        if found == 0:
-            return ticket
-        if found is not None:
-            self.backend.cancel(ticket)
-        return None
+        self.backend.admit(now, now, ticket, cfg)
+        return ticket
 
     def _may_try(self, ticket: Pass) -> bool:
         """Whether ``ticket`` is among the first in line, as many as there are free slots."""

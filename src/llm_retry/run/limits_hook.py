@@ -47,21 +47,24 @@ class FirstPass(Scope):
             self.throttles = (*parent.throttles, limits.throttle)
         self.pacer = None
         self.limits = spec.limits
-        self.passive = True  # the first attempt needs nothing more: it holds its slot
+        self.passive = first.admitted  # an admitted first attempt needs nothing more
         self.first: Pass | None = first
 
     def admit(self, name: str, attempt: int, held: object) -> Admission:
-        """The first attempt goes with the first pass (a driver that asks anyway takes it)."""
+        """The first attempt goes with the first pass (a driver that asks anyway takes it);
+        a first pass not admitted yet is asked for again, keeping its place."""
         first = self.first
         if first is not None and attempt == 1 and held is None:
             self.first = None  # the driver settles it now
-            return Admission(0.0, first)
+            if first.admitted:
+                return Admission(0.0, first)
+            return super().admit(name, attempt, first)
         return super().admit(name, attempt, held)
 
     def review(self, step: Any, run: RetryRun) -> Any:
         """The first failure settles the first pass, then learns from it as any attempt's."""
         first = self.first
-        if first is not None:
+        if first is not None and first.admitted:
             self.first = None
             if run.ticket is None:
                 run.ticket = first
@@ -103,5 +106,8 @@ class LimitsHook:
         GUARD.reset(token[0])
         guard = token[1]
         if guard is not None and guard.first is not None:
-            guard.settle(guard.first, error)
-            guard.first = None
+            first, guard.first = guard.first, None
+            if first.admitted:
+                guard.settle(first, error)
+            else:
+                guard._cancel(first)
