@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .litellm import chain, is_litellm, litellm_view
+
 __all__ = ["ErrorInfo", "error_info"]
 
 _MAX_BODY_BYTES = 64 * 1024
@@ -133,15 +135,12 @@ def _body_error(body: object) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) else body
 
 
-def _codes(exc: BaseException, response: object) -> tuple[str, ...]:
+def _codes(exc: BaseException | None, body: object) -> tuple[str, ...]:
     """Provider codes, most specific first: ``error_code``, then ``code``, then ``type``.
 
     Each is read from the exception's attributes and from its error body, so older SDKs that
     do not parse ``error.details.error_code`` into an attribute are read the same way.
     """
-    body = getattr(exc, "body", None)
-    if body is None and response is not None:
-        body = _response_json(response)
     error = _body_error(body)
     details = error.get("details")
     candidates = (
@@ -166,15 +165,43 @@ def _headers(exc: BaseException, response: object) -> Mapping[str, str] | None:
     return headers if isinstance(headers, Mapping) else None
 
 
-def _one(exc: BaseException) -> ErrorInfo:
-    response = getattr(exc, "response", None)
+def _body(exc: BaseException, response: object) -> object:
+    body = getattr(exc, "body", None)
+    if body is None and response is not None:
+        body = _response_json(response)
+    return body
+
+
+def _request_id(exc: BaseException) -> str | None:
     request_id = getattr(exc, "request_id", None)
+    return request_id if isinstance(request_id, str) else None
+
+
+def _litellm(exc: BaseException) -> ErrorInfo:
+    """A LiteLLM exception, read as the provider failure it maps (`llm_retry.decide.litellm`)."""
+    view = litellm_view(exc)
+    # A timeout or a dropped connection, behind the 408 or 500 LiteLLM gives it.
+    transport = transport_kind(exc) or next(filter(None, map(transport_kind, chain(exc))), None)
+    return ErrorInfo(
+        status=None if transport is not None else view.status,
+        # LiteLLM's own ``code``/``type`` ("429", "throttling_error") are not the provider's.
+        codes=_codes(None, view.body),
+        headers=view.headers,
+        transport=transport,
+        request_id=_request_id(exc),
+    )
+
+
+def _one(exc: BaseException) -> ErrorInfo:
+    if is_litellm(exc):
+        return _litellm(exc)
+    response = getattr(exc, "response", None)
     return ErrorInfo(
         status=_status(exc, response),
-        codes=_codes(exc, response),
+        codes=_codes(exc, _body(exc, response)),
         headers=_headers(exc, response),
         transport=transport_kind(exc),
-        request_id=request_id if isinstance(request_id, str) else None,
+        request_id=_request_id(exc),
     )
 
 
