@@ -25,7 +25,8 @@ from .policy.presets import preset_source
 from .run import clock as _clock
 from .run.engine import RetryRun, add_note, areplay, current_guard, replay
 from .run.guarded import call_async, call_sync
-from .run.variants import wrapper_for
+from .run.streams import KINDS, Detect
+from .run.variants import detector_for, wrapper_for
 
 __all__ = ["llm_retry"]
 
@@ -69,8 +70,11 @@ def _name(func: Callable[..., Any]) -> str:
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
 
-def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
+def _sync_wrapper(
+    source: PolicySource, name: str, detect: Detect | None = None
+) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
+    known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
 
     def retry_after_failure(
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
@@ -88,19 +92,30 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         guard = current_guard()
         if guard is not None:
-            return call_sync(guard, resolve, name, (wrapped, args, kwargs))
-        start = _clock.now()
-        try:
-            return wrapped(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
-            first = exc
-        return retry_after_failure(wrapped, args, kwargs, first, start)
+            result = call_sync(guard, resolve, name, (wrapped, args, kwargs))
+        else:
+            start = _clock.now()
+            try:
+                result = wrapped(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
+                first = exc
+            else:
+                if detect is None or known(type(result), True) is None:
+                    return result
+                return detect(result, wrapped, instance, args, kwargs)
+            result = retry_after_failure(wrapped, args, kwargs, first, start)
+        if detect is None or known(type(result), True) is None:
+            return result
+        return detect(result, wrapped, instance, args, kwargs)  # a stream: llm_retry.run.streams
 
     return wrapper
 
 
-def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
+def _async_wrapper(
+    source: PolicySource, name: str, detect: Detect | None = None
+) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
+    known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
 
     async def retry_after_failure(
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
@@ -118,13 +133,21 @@ def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         guard = current_guard()
         if guard is not None:
-            return await call_async(guard, resolve, name, (wrapped, args, kwargs))
-        start = _clock.now()
-        try:
-            return await wrapped(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
-            first = exc
-        return await retry_after_failure(wrapped, args, kwargs, first, start)
+            result = await call_async(guard, resolve, name, (wrapped, args, kwargs))
+        else:
+            start = _clock.now()
+            try:
+                result = await wrapped(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
+                first = exc
+            else:
+                if detect is None or known(type(result), True) is None:
+                    return result
+                return await detect(result, wrapped, instance, args, kwargs)
+            result = await retry_after_failure(wrapped, args, kwargs, first, start)
+        if detect is None or known(type(result), True) is None:
+            return result
+        return await detect(result, wrapped, instance, args, kwargs)  # llm_retry.run.streams
 
     return wrapper
 
@@ -136,9 +159,11 @@ def is_async(func: Callable[..., Any]) -> bool:
 
 def _decorate(func: Callable[P, R], source: PolicySource, **options: Any) -> Callable[P, R]:
     name = _name(func)
-    wrapper = wrapper_for(func, source, name, (_sync_wrapper, _async_wrapper), **options)
+    bases = (_sync_wrapper, _async_wrapper)
+    wrapper = wrapper_for(func, source, name, bases, **options)
     if wrapper is None:
-        wrapper = (_async_wrapper if is_async(func) else _sync_wrapper)(source, name)
+        detect = detector_for(func, source, name, bases, **options)
+        wrapper = (_async_wrapper if is_async(func) else _sync_wrapper)(source, name, detect)
     return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
 
 
@@ -152,7 +177,7 @@ def llm_retry(
     preset: str | None = None,
     policy: Policy | None = None,
     validate: Callable[[Any], str | None] | None = None,
-    stream: bool = False,
+    stream: bool | None = None,
     restart: bool = False,
     **overrides: Any,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -165,7 +190,7 @@ def llm_retry(
     preset: str | None = None,
     policy: Policy | None = None,
     validate: Callable[[Any], str | None] | None = None,
-    stream: bool = False,
+    stream: bool | None = None,
     restart: bool = False,
     **overrides: Any,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
@@ -185,9 +210,11 @@ def llm_retry(
             the call succeeded with an unusable result ("bad 200"), retried by the policy's
             ``results`` rules (see `llm_retry.validators`); when no attempt is left, the call
             raises `InvalidResultError`.
-        stream: the function returns an SDK stream (``create(..., stream=True)``): the call
-            returns once the first output chunk is in, so a failure before it is retried; after
-            it, a failure is raised with a note, not retried (its output would come twice).
+        stream: whether the function returns a stream. By default (``None``) a returned SDK
+            stream, ``.stream()`` manager or generator is detected (`llm_retry.run.streams`);
+            ``False`` turns that off, ``True`` skips the check. A stream call returns once the
+            first output chunk is in, so a failure before it is retried; after it, a failure is
+            raised with a note, not retried (its output would come twice).
         restart: for streams and generators, re-run the call from the start when it fails after
             output (a ``stream_restarted`` event tells the caller to drop what it got).
         **overrides: policy settings to change (``attempts=3``, ``max_retry_after=30``).
