@@ -25,8 +25,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .events import emit
+from .run.bodies import aread_then_raise, read_then_raise
 
-__all__ = ["FIX", "without_retries"]
+__all__ = ["FIX", "araise_for_status", "raise_for_status", "without_retries"]
 
 C = TypeVar("C")
 FIX = "create the client with max_retries=0, or use llm_retry.sdk.without_retries(client)"
@@ -54,6 +55,22 @@ def without_retries(client: C) -> C:
         raise TypeError(f"{type(client).__name__} has no with_options(max_retries=...)")
     copy: C = with_options(max_retries=0)
     return copy
+
+
+def raise_for_status(response: Any) -> None:
+    """``response.raise_for_status()``, keeping the error's JSON body (at most 64 KiB) on it.
+
+    For a requests response made with ``stream=True`` or one of httpx's ``client.stream()``,
+    whose body is not read yet: the error then says ``insufficient_quota`` (a 429 the policy
+    fails at once) instead of only 429. The body is read before the response closes.
+    """
+    read_then_raise(response)
+
+
+async def araise_for_status(response: Any) -> None:
+    """The async twin of `raise_for_status`, for aiohttp (whose ``ClientResponseError`` has no
+    body) and httpx's ``AsyncClient.stream()``."""
+    await aread_then_raise(response)
 
 
 def _type_name(obj: object) -> str:

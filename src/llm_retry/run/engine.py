@@ -26,6 +26,7 @@ from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
 
 from . import clock as _clock
+from .bodies import keep_body
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -221,6 +222,7 @@ class RetryRun:
 
     def failure(self, exc: Exception) -> bool:
         """Classify failed attempt number ``attempts``, plan the next step, report it."""
+        keep_body(exc)  # a streamed error response's unread body (llm_retry.run.bodies)
         decision = classify(exc, self.policy, now=_clock.wall())
         self.decision = decision
         self.error = exc
