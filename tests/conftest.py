@@ -6,6 +6,7 @@ a reset of the budgets' local state; the fakes they share are plain code in ``he
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import anthropic
@@ -16,6 +17,9 @@ from llm_retry import presets
 from llm_retry.run import clock as _clock
 from llm_retry.run import keys as throttle_state
 from llm_retry.testing import FaultServer
+
+# LiteLLM fetches a model cost map from the network when imported, unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 pytest_plugins = ["redis_server"]
 pytest.register_assert_rewrite("helpers")

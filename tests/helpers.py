@@ -52,3 +52,15 @@ def run_python(*args: str, timeout: float, cwd: Path | None = None) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def need(module: str) -> Any:
+    """Import a client package for a test; skip without it, but fail under ``CI=true``."""
+    import importlib  # noqa: PLC0415 - only the client tests need it
+    import os  # noqa: PLC0415
+
+    import pytest  # noqa: PLC0415
+
+    if os.environ.get("CI") == "true":
+        return importlib.import_module(module)
+    return pytest.importorskip(module)

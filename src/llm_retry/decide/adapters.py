@@ -196,9 +196,11 @@ def _one(exc: BaseException) -> ErrorInfo:
     if is_litellm(exc):
         return _litellm(exc)
     response = getattr(exc, "response", None)
+    # aiohttp's ClientResponseError.code is a deprecated alias of the status, not a code.
+    attributes = None if type(exc).__module__.startswith("aiohttp") else exc
     return ErrorInfo(
         status=_status(exc, response),
-        codes=_codes(exc, _body(exc, response)),
+        codes=_codes(attributes, _body(exc, response)),
         headers=_headers(exc, response),
         transport=transport_kind(exc),
         request_id=_request_id(exc),
