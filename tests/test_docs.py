@@ -124,8 +124,9 @@ def test_the_decision_model_page_has_runnable_examples():
 
 
 def test_every_provider_has_a_recipe():
-    """DeepSeek, OpenAI, Anthropic and plain HTTP each have a page with runnable examples."""
+    """Each provider, plain HTTP and each client framework has a page with runnable examples."""
     assert set(RECIPES) >= {"deepseek.md", "openai.md", "anthropic.md", "http.md"}
+    assert set(RECIPES) >= {"litellm.md", "langchain.md", "pydantic-ai.md", "instructor.md"}
     for page in RECIPES:
         assert any(block.kind == "run" for block in blocks(DOCS / "recipes" / page)), page
         assert f"recipes/{page}" in PAGES_WITH_EXAMPLES, page
