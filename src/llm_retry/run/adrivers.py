@@ -11,9 +11,7 @@ import asyncio
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
-
-import tenacity
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import clock
 from .drivers import (
@@ -30,6 +28,9 @@ from .drivers import (
 from .engine import Admission, Guard, RetryRun, areplay, current_guard
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = ["EXPIRES", "Expiry", "aattempts", "adrive", "aretry", "fused_async", "timed"]
 
@@ -181,20 +182,25 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
     return await aretry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], Awaitable[None]]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    async def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """The async twin of `retry`."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _asettled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    retrying = tenacity.AsyncRetrying(sleep=clock.apause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=True, before=before)
     result: Any
     try:
         result = await retrying(areplay(first, attempt), *args, **kwargs)
@@ -282,16 +288,9 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
         run = RetryRun(source(), name, clock.now(), guard, admission.ticket)
     else:
         run = begin(source, name, None)
-    options = run.strategies()
-    if guard is not None:
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        async for manager in tenacity.AsyncRetrying(sleep=clock.apause, **options):
+        async for manager in run.loop(is_async=True, before=before):
             yield Attempt(manager, guard, run.ticket)
     except BaseException as exc:
         block_failed(run, exc)
