@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 else:  # wrapt 1.x proxies take no type arguments at run time
     _Proxy = wrapt.ObjectProxy
 
-__all__ = ["KINDS", "MANAGER", "STREAM", "Detect", "detector", "stream_kind"]
+__all__ = ["KINDS", "MANAGER", "STREAM", "Detect", "detected", "detector", "stream_kind"]
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 Detect = Callable[[Any, Callable[..., Any], Any, Any, Any], Any]
@@ -138,6 +138,39 @@ def detector(streaming: tuple[Wrapper, Wrapper], *, is_async: bool) -> Detect:
         return sync_streaming(_first_then(result, wrapped), instance, args, kwargs)
 
     return adetect if is_async else detect
+
+
+def detected(
+    layer: Wrapper,
+    detect: Detect,
+    rebind: Callable[[Callable[..., Any], Any], Callable[..., Any]],
+    *,
+    is_async: bool,
+) -> Wrapper:
+    """``layer`` (the retry segment), whose results go through ``detect`` unless their type is
+    known to be a plain value: one dictionary lookup on the happy path.
+
+    ``rebind(wrapped, instance)`` is the attempt a retry of a detected stream makes (the hooks
+    below the retry included).
+    """
+    known = KINDS.get
+    if is_async:
+
+        async def alayer(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            result = await layer(wrapped, instance, args, kwargs)
+            if known(type(result), True) is None:
+                return result
+            return await detect(result, rebind(wrapped, instance), instance, args, kwargs)
+
+        return alayer
+
+    def slayer(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        result = layer(wrapped, instance, args, kwargs)
+        if known(type(result), True) is None:
+            return result
+        return detect(result, rebind(wrapped, instance), instance, args, kwargs)
+
+    return slayer
 
 
 def _managed(manager: Any, streaming: tuple[Wrapper, Wrapper], call: tuple[Any, ...]) -> Any:

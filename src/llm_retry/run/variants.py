@@ -292,17 +292,23 @@ def detector_for(
     *,
     stream: bool | None,
     restart: bool,
-    **_: Any,
+    validate: Validator | None = None,
 ) -> Detect | None:
-    """What the plain wrapper calls with a result that may be a stream (``stream=None``)."""
-    if stream is not None:
+    """What the plain wrapper calls with a result that may be a stream (``stream=None``).
+
+    ``None`` when nothing is to be detected: ``stream=`` given, or a variant (a generator
+    function, ``validate=``) already handles the result.
+    """
+    target = getattr(func, "__func__", func)
+    if stream is not None or validate is not None:
+        return None
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
         return None
     options = (source, name, restart)
     wrappers = (
         streaming(bases[0](source, name), options, is_async=False),
         streaming(bases[1](source, name), options, is_async=True),
     )
-    target = getattr(func, "__func__", func)
     return detector(wrappers, is_async=inspect.iscoroutinefunction(target))
 
 
