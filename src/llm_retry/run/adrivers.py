@@ -28,6 +28,7 @@ from .drivers import (
 from .engine import Admission, Guard, RetryRun, areplay, current_guard
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
+from .streams import KINDS, Detect
 
 if TYPE_CHECKING:
     import tenacity
@@ -219,13 +220,19 @@ async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs:
 
 
 def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
-    source: PolicySource, name: str, outer: Hook | None, inside: Hook | None
+    source: PolicySource,
+    name: str,
+    outer: Hook | None,
+    inside: Hook | None,
+    detect: Detect | None = None,
 ) -> Layer:
     """The async retry segment, in one coroutine frame for a stack's whole happy path.
 
     Under a guard with a deadline or a per-attempt timeout, the attempt is cancelled past it
     (`llm_retry.run.drivers.Expiry`: one shared loop timer, no extra frame).
     """
+
+    known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
 
     # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
     # branches a helper coroutine would otherwise hold.
@@ -279,7 +286,9 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
             raise
         if outer is not None:
             outer.exit(token, None)
-        return result
+        if detect is None or known(type(result), True) is None:
+            return result
+        return await detect(result, ahooked(inside, wrapped), instance, args, kwargs)  # a stream
 
     return segment
 

@@ -16,7 +16,7 @@ from . import clock
 from .drivers import PolicySource, drive, resolve, retry
 from .engine import Guard, RetryRun, current_guard
 from .pipeline import Hook, Layer, Segment, around, bind, callable_name, hooked, merged
-from .streams import detected
+from .streams import KINDS, Detect, detected
 from .variants import detector_for, wrapper_for
 
 __all__ = ["RetryStrategy", "quick"]
@@ -47,18 +47,11 @@ class RetryStrategy:
         wrapper_for(func, source, self.name, (_sync_base, _async_base), **options)  # checks
 
     def layer(self, segment: Segment) -> Layer:
-        """The retry segment; without ``stream=``, one whose stream results are detected."""
-        built = self.plain_layer(segment)
-        detect = detector_for(
-            self.func, self.source, self.name, (_sync_base, _async_base), **self.options
-        )
-        if detect is None:
-            return built
-        inner = segment.inner
-        return detected(built, detect, lambda w, i: bind(inner, w, i), is_async=segment.is_async)
+        """The retry segment: the hooks above around the loop, ``inner`` in every attempt.
 
-    def plain_layer(self, segment: Segment) -> Layer:
-        """The retry segment: the hooks above around the loop, ``inner`` in every attempt."""
+        Without ``stream=``, a result that is a stream is detected (`llm_retry.run.streams`):
+        in the fused frame itself, else by one detecting layer around the segment.
+        """
         source, name = self.source, self.name
         inner, is_async, outer, inline = (
             segment.inner,
@@ -67,12 +60,23 @@ class RetryStrategy:
             segment.inline,
         )
         variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
+        bases = (_sync_base, _async_base)
+        detect = detector_for(self.func, source, name, bases, **self.options)
         if variant is None and inline is not None:
             if is_async:
                 from .adrivers import fused_async  # noqa: PLC0415 - asyncio only for async code
 
-                return fused_async(source, name, merged(outer), merged(inline))
-            return _fused_sync(source, name, merged(outer), merged(inline))
+                return fused_async(source, name, merged(outer), merged(inline), detect)
+            return _fused_sync(source, name, merged(outer), merged(inline), detect)
+        if detect is not None:
+            plain = self.layer_without(segment, variant)
+            return detected(plain, detect, lambda w, i: bind(inner, w, i), is_async=is_async)
+        return self.layer_without(segment, variant)
+
+    def layer_without(self, segment: Segment, variant: Layer | None) -> Layer:
+        """The nested retry segment (no fused frame), without stream detection."""
+        source, name = self.source, self.name
+        inner, is_async, outer = segment.inner, segment.is_async, segment.outer
         base = variant or (_async_base if is_async else _sync_base)(source, name)
 
         def nested(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -86,7 +90,13 @@ def quick(guard: Guard | None) -> bool:
     return guard is None or (guard.passive and guard.deadline > clock.now())
 
 
-def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hook | None) -> Layer:
+def _fused_sync(
+    source: PolicySource,
+    name: str,
+    outer: Hook | None,
+    inside: Hook | None,
+    detect: Detect | None = None,
+) -> Layer:
     """The retry segment in one frame (and one for the attempt): a stack's whole happy path.
 
     The hooks before the loop (``outer``: a ``@budget`` above) run around it, the hooks inside
@@ -94,6 +104,7 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
     once unless the active guard has to admit it; anything else goes through the drivers.
     """
     attempt = around(() if inside is None else (inside,), None, is_async=False)
+    known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
 
     def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -114,6 +125,8 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
             raise
         if outer is not None:
             outer.exit(token, None)
-        return result
+        if detect is None or known(type(result), True) is None:
+            return result
+        return detect(result, hooked(inside, wrapped), instance, args, kwargs)  # a stream
 
     return segment
