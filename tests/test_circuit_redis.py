@@ -162,7 +162,7 @@ def test_redis_killed_mid_run_leaves_calls_working(redis_server):
     assert names.count("llm_retry.store_recovered") == 1
     warning = next(e for e in events if e["event"] == "llm_retry.store_unavailable")
     assert warning["log_level"] == "warning"
-    assert warning["fallback"] == "local state in this process"
+    assert warning["fallback"] == "last known state, kept in this process"
     assert store.available
     assert breaker.state().state == "closed"
 

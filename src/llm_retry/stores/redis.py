@@ -1,28 +1,67 @@
 """Shared state in Redis, so circuits and budgets hold across processes and hosts.
 
-Each update is optimistic: a plain ``GET`` first (most calls change nothing), and only if the
-value must change, ``WATCH``/``MULTI``/``EXEC`` around the same pure function, retried if another
-process wrote in between. When Redis cannot be reached, calls go on with local state
-(`MemoryStore`) and one warning event; Redis is tried again every ``retry_interval`` seconds,
-and its state is used again as soon as it answers (with one event saying so).
+An update reads the value with a plain ``GET`` (most calls change nothing, and stop there), runs
+the pure function, and writes with a compare-and-set script (`register_script`): the new value
+is written only if the key still holds what was read, else the script answers with what it holds
+now and the function runs again on that. Each round costs one round trip, one writer wins every
+round, and a writer that loses ``max_tries`` rounds in a row stops trying (see below). Writers
+of one key in one process take turns, so the race is only ever with other processes.
+
+Sync callers use a ``redis.Redis`` client; async callers (`apeek`, `aupdate`) a
+``redis.asyncio`` client of the same server, made on first use in each event loop, so the loop
+never waits on a socket. A URL-built store gives both a ``BlockingConnectionPool``: a call that
+finds every connection in use waits up to ``pool_timeout`` seconds for one to come back, instead
+of failing at once.
+
+When Redis fails, `llm_retry.stores.failover` answers with the last known state: an open
+circuit stays open. A full pool or a lost race is "busy", not an outage: that call is answered
+from the last known state, and Redis is used again by the next.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from llm_retry.events import emit
-
 from .base import Codec
-from .memory import MemoryStore
+from .failover import Contended, Failover
 
 __all__ = ["RedisStore"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# KEYS[1]: the key. ARGV: was-present ("0"/"1"), the text read, "set"/"del", new text, ttl ms.
+# Writes if the key still holds what was read and answers {1}; else answers {0, what it holds}.
+_CAS = """
+local now = redis.call('GET', KEYS[1])
+if (ARGV[1] == '0' and now == false) or (ARGV[1] == '1' and now == ARGV[2]) then
+  if ARGV[3] == 'del' then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+  end
+  return {1}
+end
+if now == false then
+  return {0}
+end
+return {0, now}
+"""
+_STRIPES = 64
+_ASYNC_KWARGS = (
+    "host",
+    "port",
+    "db",
+    "username",
+    "password",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "client_name",
+)
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
@@ -32,15 +71,25 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (redis.RedisError, OSError)
 
 
+def _text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 class RedisStore:
     """A store in Redis.
 
     Args:
-        url_or_client: a ``redis://`` URL, or a ``redis.Redis`` client to use as it is.
+        url_or_client: a ``redis://`` URL, or a ``redis.Redis`` client to use as it is (its
+            async twin then connects to the same host, port and database).
         prefix: prepended to every key.
         ttl: seconds a key lives after its last write (an idle circuit is forgotten).
         retry_interval: seconds between attempts to reach Redis again after a failure.
         timeout: socket timeout for a URL-built client, so a dead server cannot stall calls.
+        max_connections: connections per URL-built pool (one sync pool, one per event loop).
+        pool_timeout: seconds a call waits for a free connection of a full URL-built pool.
+        max_tries: compare-and-set rounds an update may lose before it is answered as "busy".
+        async_client: makes the ``redis.asyncio`` client for each event loop, if the default
+            (from the URL, or the sync client's host and port) will not do.
     """
 
     def __init__(
@@ -51,117 +100,188 @@ class RedisStore:
         ttl: float = 86_400.0,
         retry_interval: float = 5.0,
         timeout: float = 0.5,
+        max_connections: int = 50,
+        pool_timeout: float = 1.0,
+        max_tries: int = 64,
+        async_client: Callable[[], Any] | None = None,
     ) -> None:
-        if isinstance(url_or_client, str):
-            import redis  # noqa: PLC0415 - an optional dependency
+        import redis  # noqa: PLC0415 - an optional dependency
 
-            url_or_client = redis.Redis.from_url(
-                url_or_client, socket_timeout=timeout, socket_connect_timeout=timeout
-            )
+        self._pool_kwargs: dict[str, Any] = {
+            "max_connections": max_connections,
+            "timeout": pool_timeout,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        self._url = url_or_client if isinstance(url_or_client, str) else None
+        if self._url is not None:
+            pool = redis.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs)
+            url_or_client = redis.Redis(connection_pool=pool)
         self.client = url_or_client
         self.prefix = prefix
         self.ttl = ttl
-        self.retry_interval = retry_interval
-        self.local = MemoryStore()
+        self.max_tries = max_tries
+        self.failover = Failover("redis", retry_interval)
+        self.local = self.failover.known
         self._errors = _redis_errors()
-        self._lock = threading.Lock()
-        self._down_since: float | None = None
-        self._retry_at = 0.0
+        self._cas = self.client.register_script(_CAS)
+        self._make_async = async_client
+        # Writers of one key in this process take turns (a lock per stripe of keys), so the
+        # compare-and-set races only other processes; the wait for a turn is bounded too.
+        self._locks = [threading.Lock() for _ in range(_STRIPES)]
+        self._lock_wait = pool_timeout + 4 * timeout
+        self._async: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[Any, Any, list[asyncio.Lock]]
+        ] = weakref.WeakKeyDictionary()
 
     @property
     def available(self) -> bool:
         """Whether the last attempt to use Redis worked."""
-        return self._down_since is None
+        return self.failover.available
 
+    @property
+    def retry_interval(self) -> float:
+        """Seconds between attempts to reach Redis again after a failure."""
+        return self.failover.retry_interval
+
+    # -- sync ----------------------------------------------------------------------------
     def peek(self, key: str, codec: Codec[T]) -> T | None:
-        """The value at ``key`` from Redis (or local state while Redis is away)."""
-        if self._skip():
-            return self.local.peek(key, codec)
+        """The value at ``key`` from Redis (the last known one while Redis is away)."""
+        if self.failover.skip():
+            return self.failover.peek(key, codec, None)
         try:
             raw = self.client.get(self.prefix + key)
         except self._errors as exc:
-            self._went_down(exc)
-            return self.local.peek(key, codec)
-        self._came_back()
-        return (
-            None if raw is None else codec.decode(raw.decode() if isinstance(raw, bytes) else raw)
-        )
+            return self.failover.peek(key, codec, exc)
+        value = None if raw is None else codec.decode(_text(raw))
+        self.failover.seen(key, value, None)
+        return value
 
     def update(self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]) -> R:
-        """Apply ``fn`` atomically in Redis; on connection trouble, locally."""
-        if self._skip():
-            return self.local.update(key, fn, default, codec)
+        """Apply ``fn`` atomically in Redis; when Redis fails, to the last known value."""
+        lock = self._locks[hash(key) % _STRIPES]
+        if not lock.acquire(timeout=self._lock_wait):
+            return self.failover.update(key, fn, default, codec, Contended(key))
         try:
-            result = self._update(self.prefix + key, fn, default, codec)
-        except self._errors as exc:
-            self._went_down(exc)
-            return self.local.update(key, fn, default, codec)
-        self._came_back()
-        return result
-
-    def _update(self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]) -> R:
-        import redis  # noqa: PLC0415 - an optional dependency
-
-        with self.client.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    old = (
-                        default
-                        if raw is None
-                        else codec.decode(raw.decode() if isinstance(raw, bytes) else raw)
-                    )
-                    result, new = fn(old)
-                    if new is old or new == old:
-                        pipe.unwatch()
-                        return result
-                    pipe.multi()
-                    if new == default:
-                        pipe.delete(key)
-                    else:
-                        pipe.set(key, codec.encode(new), px=int(self.ttl * 1000))
-                    pipe.execute()
+            if self.failover.skip():  # checked again: it may have failed while this call waited
+                return self.failover.update(key, fn, default, codec, None)
+            full = self.prefix + key
+            try:
+                raw = self.client.get(full)
+                for _ in range(self.max_tries):
+                    result, new, args = self._step(raw, fn, default, codec)
+                    if args is not None:
+                        won, raw = self._won(self._cas(keys=[full], args=args))
+                        if not won:
+                            continue
+                    self.failover.seen(key, new, default)
                     return result
-                except redis.WatchError:
-                    continue
+            except self._errors as exc:
+                return self.failover.update(key, fn, default, codec, exc)
+            return self.failover.update(key, fn, default, codec, Contended(key))
+        finally:
+            lock.release()
 
-    # -- availability ------------------------------------------------------------------
-    def _skip(self) -> bool:
-        return self._down_since is not None and time.monotonic() < self._retry_at
+    # -- async ---------------------------------------------------------------------------
+    async def apeek(self, key: str, codec: Codec[T]) -> T | None:
+        """`peek` through this event loop's ``redis.asyncio`` client."""
+        if self.failover.skip():
+            return self.failover.peek(key, codec, None)
+        try:
+            client = self._aclient()[0]
+            raw = await client.get(self.prefix + key)
+        except self._errors as exc:
+            return self.failover.peek(key, codec, exc)
+        value = None if raw is None else codec.decode(_text(raw))
+        self.failover.seen(key, value, None)
+        return value
 
-    def _went_down(self, exc: BaseException) -> None:
-        with self._lock:
-            self._retry_at = time.monotonic() + self.retry_interval
-            if self._down_since is not None:
-                return
-            self._down_since = time.monotonic()
-        emit(
-            "llm_retry.store_unavailable",
-            "warning",
-            store="redis",
-            error=type(exc).__name__,
-            message=str(exc)[:200],
-            fallback="local state in this process",
-            retry_in=self.retry_interval,
-        )
+    async def aupdate(
+        self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]
+    ) -> R:
+        """`update` through this event loop's ``redis.asyncio`` client."""
+        try:
+            client, cas, locks = self._aclient()
+        except self._errors as exc:
+            return self.failover.update(key, fn, default, codec, exc)
+        async with locks[hash(key) % _STRIPES]:
+            if self.failover.skip():  # checked again: it may have failed while this call waited
+                return self.failover.update(key, fn, default, codec, None)
+            full = self.prefix + key
+            try:
+                raw = await client.get(full)
+                for _ in range(self.max_tries):
+                    result, new, args = self._step(raw, fn, default, codec)
+                    if args is not None:
+                        won, raw = self._won(await cas(keys=[full], args=args))
+                        if not won:
+                            continue
+                    self.failover.seen(key, new, default)
+                    return result
+            except self._errors as exc:
+                return self.failover.update(key, fn, default, codec, exc)
+        return self.failover.update(key, fn, default, codec, Contended(key))
 
-    def _came_back(self) -> None:
-        if self._down_since is None:
-            return
-        with self._lock:
-            since, self._down_since = self._down_since, None
-        if since is not None:
-            self.local.clear()  # Redis is the truth again; stale local state must not come back
-            emit(
-                "llm_retry.store_recovered",
-                "info",
-                store="redis",
-                down_for=round(time.monotonic() - since, 3),
-            )
+    def _aclient(self) -> tuple[Any, Any, list[asyncio.Lock]]:
+        """This event loop's async client, compare-and-set script and key locks."""
+        loop = asyncio.get_running_loop()
+        found = self._async.get(loop)
+        if found is None:
+            client = self._new_async_client()
+            locks = [asyncio.Lock() for _ in range(_STRIPES)]
+            found = self._async[loop] = (client, client.register_script(_CAS), locks)
+        return found
 
+    def _new_async_client(self) -> Any:
+        if self._make_async is not None:
+            return self._make_async()
+        import redis.asyncio  # noqa: PLC0415 - an optional dependency
+
+        if self._url is not None:
+            pool = redis.asyncio.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs)
+            return redis.asyncio.Redis(connection_pool=pool)
+        sync = self.client.connection_pool
+        kwargs = {k: v for k, v in sync.connection_kwargs.items() if k in _ASYNC_KWARGS}
+        if "path" in sync.connection_kwargs:
+            kwargs = {"unix_socket_path": sync.connection_kwargs["path"], **kwargs}
+        return redis.asyncio.Redis(**kwargs)
+
+    # -- one compare-and-set round ------------------------------------------------------
+    def _step(
+        self, raw: Any, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]
+    ) -> tuple[R, T, list[Any] | None]:
+        """``fn`` on the text ``raw``: its result, the new value, and the script's arguments
+        (``None``: nothing to write)."""
+        old = default if raw is None else codec.decode(_text(raw))
+        result, new = fn(old)
+        if new is old or new == old:
+            return result, new, None
+        present = ["0", ""] if raw is None else ["1", raw]
+        if new == default:
+            return result, new, [*present, "del", "", 0]
+        return result, new, [*present, "set", codec.encode(new), max(1, int(self.ttl * 1000))]
+
+    @staticmethod
+    def _won(reply: Any) -> tuple[bool, Any]:
+        """Whether the script wrote, and else the text the key holds now (``None``: none)."""
+        if int(reply[0]) == 1:
+            return True, None
+        return False, reply[1] if len(reply) > 1 else None
+
+    # -- housekeeping --------------------------------------------------------------------
     def clear(self) -> None:
         """Delete every key under the prefix (for tests and resets)."""
         for key in self.client.scan_iter(match=self.prefix + "*"):
             self.client.delete(key)
-        self.local.clear()
+        self.failover.clear()
+
+    def close(self) -> None:
+        """Close the sync client's connections (a URL-built store's only)."""
+        if self._url is not None:
+            self.client.close()
+
+    async def aclose(self) -> None:
+        """Close this event loop's async client; call it before the loop ends."""
+        found = self._async.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found[0].aclose()
