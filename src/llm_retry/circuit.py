@@ -37,7 +37,8 @@ from .events import emit
 from .policy import Policy
 from .policy.presets import PROFILES, available_presets, current_profile, get_preset, preset_source
 from .run import clock as _clock
-from .stores import JSONCodec, MemoryStore, Store
+from .run.keys import default_store
+from .stores import JSONCodec, Store
 
 __all__ = ["Circuit", "CircuitSnapshot", "circuit"]
 
@@ -45,9 +46,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _CODEC: JSONCodec[BreakerState] = JSONCodec(BreakerState.to_json, BreakerState.from_json)
-_DEFAULT_STORE = MemoryStore()
 _MAX_CAUSES = 1_000
 _CLEAN = Admission(True)  # admitted while no state was stored at all: closed and clean
+_AdmitStep = Callable[[BreakerState], tuple[tuple[Admission, "Transition | None"], BreakerState]]
+_RecordStep = Callable[[BreakerState], tuple["Transition | None", BreakerState]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ class Circuit:
         self._preset = preset or (name if name in available_presets() else "generic")
         self._overrides = settings
         self._key = key
-        self.store: Store = store if store is not None else _DEFAULT_STORE
+        self.store: Store = store if store is not None else default_store()
         self._policy: Callable[[], Policy] = (
             (lambda: policy) if policy is not None else preset_source(self._preset, {})
         )
@@ -134,7 +136,20 @@ class Circuit:
 
     # -- the gate ------------------------------------------------------------------------
     def _admit(self, skey: str) -> Admission:
-        current = self.store.peek(skey, _CODEC)
+        plan = self._admission(self.store.peek(skey, _CODEC))
+        if isinstance(plan, Admission):
+            return plan
+        return self._admitted(skey, self.store.update(skey, plan, CLOSED, _CODEC))
+
+    async def _aadmit(self, skey: str) -> Admission:
+        current: BreakerState | None = await self.store.apeek(skey, _CODEC)
+        plan = self._admission(current)
+        if isinstance(plan, Admission):
+            return plan
+        return self._admitted(skey, await self.store.aupdate(skey, plan, CLOSED, _CODEC))
+
+    def _admission(self, current: BreakerState | None) -> Admission | _AdmitStep:
+        """The admission, when the state read is enough; else the step to apply atomically."""
         if current is None:
             return _CLEAN
         if current.state == "closed":
@@ -148,7 +163,10 @@ class Circuit:
             admission, new, change = admit(s, now, cfg)
             return (admission, change), new
 
-        admission, change = self.store.update(skey, step, CLOSED, _CODEC)
+        return step
+
+    def _admitted(self, skey: str, done: tuple[Admission, Transition | None]) -> Admission:
+        admission, change = done
         if change is not None:
             self._announce(skey, change)
         return admission
@@ -162,16 +180,29 @@ class Circuit:
         return decision.rule.circuit, decision.describe()
 
     def _finish(self, skey: str, admission: Admission, exc: BaseException | None) -> None:
+        step = self._record(admission, exc)
+        if step is not None:
+            self._recorded(skey, exc, self.store.update(skey, step, CLOSED, _CODEC))
+
+    async def _afinish(self, skey: str, admission: Admission, exc: BaseException | None) -> None:
+        step = self._record(admission, exc)
+        if step is not None:
+            self._recorded(skey, exc, await self.store.aupdate(skey, step, CLOSED, _CODEC))
+
+    def _record(self, admission: Admission, exc: BaseException | None) -> _RecordStep | None:
+        """The step that records the call's outcome (``None``: nothing to write)."""
         outcome, reason = self._outcome(exc)
         if outcome == "success" and admission is _CLEAN and not self._tracks_rate:
-            return  # closed, clean and still clean: nothing to write
+            return None  # closed, clean and still clean: nothing to write
         cfg, now = self.settings, _clock.wall()
 
         def step(s: BreakerState) -> tuple[Transition | None, BreakerState]:
             new, change = record(s, outcome, probe=admission.probe, now=now, cfg=cfg, reason=reason)
             return change, new
 
-        change = self.store.update(skey, step, CLOSED, _CODEC)
+        return step
+
+    def _recorded(self, skey: str, exc: BaseException | None, change: Transition | None) -> None:
         if change is not None:
             if change.after == "open" and exc is not None:
                 self._remember(skey, exc)
@@ -229,14 +260,25 @@ class Circuit:
         make = self._async_wrapper if inspect.iscoroutinefunction(target) else self._sync_wrapper
         return cast("Callable[P, R]", wrapt.FunctionWrapper(func, make()))
 
+    def _keys(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[object, str]:
+        """The call's key (``None``: the circuit as a whole) and its key in the store."""
+        if self._key is None:
+            return None, self._whole_key
+        key = self._key(*args, **kwargs)
+        return key, self._store_key(key)
+
     def _enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
         """Admit the call or raise `CircuitOpenError`; the key and admission to finish with."""
-        if self._key is None:
-            key, skey = None, self._whole_key
-        else:
-            key = self._key(*args, **kwargs)
-            skey = self._store_key(key)
+        key, skey = self._keys(args, kwargs)
         admission = self._admit(skey)
+        if not admission.allowed:
+            raise self._rejected(skey, key, admission)
+        return skey, admission
+
+    async def _aenter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
+        """`_enter` for async callers: the store is awaited, never waited on."""
+        key, skey = self._keys(args, kwargs)
+        admission = await self._aadmit(skey)
         if not admission.allowed:
             raise self._rejected(skey, key, admission)
         return skey, admission
@@ -258,13 +300,13 @@ class Circuit:
         async def wrapper(
             wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
         ) -> Any:
-            skey, admission = self._enter(args, kwargs)
+            skey, admission = await self._aenter(args, kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
-                self._finish(skey, admission, exc)
+                await self._afinish(skey, admission, exc)
                 raise
-            self._finish(skey, admission, None)
+            await self._afinish(skey, admission, None)
             return result
 
         return wrapper

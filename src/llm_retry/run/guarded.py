@@ -23,6 +23,7 @@ from llm_retry.policy import Policy
 
 from . import clock as _clock
 from .engine import Admission, Guard, RetryRun, areplay, replay
+from .keys import prefetch
 
 __all__ = ["call_async", "call_sync"]
 
@@ -46,9 +47,11 @@ def _admit(guard: Guard, name: str, attempt: int) -> Admission:
 
 
 async def _aadmit(guard: Guard, name: str, attempt: int) -> Admission:
+    await prefetch(guard)  # the blocks are read with the store's async methods
     admission = guard.admit(name, attempt, None)
     while admission.stop is None and admission.delay > 0:
         await _clock.apause(admission.delay)
+        await prefetch(guard)
         admission = guard.admit(name, attempt, admission.ticket)
     return admission
 

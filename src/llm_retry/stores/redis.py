@@ -116,7 +116,7 @@ class RedisStore:
         self._url = url_or_client if isinstance(url_or_client, str) else None
         if self._url is not None:
             pool = redis.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs)
-            url_or_client = redis.Redis(connection_pool=pool)
+            url_or_client = redis.Redis.from_pool(pool)
         self.client = url_or_client
         self.prefix = prefix
         self.ttl = ttl
@@ -239,7 +239,7 @@ class RedisStore:
 
         if self._url is not None:
             pool = redis.asyncio.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs)
-            return redis.asyncio.Redis(connection_pool=pool)
+            return redis.asyncio.Redis.from_pool(pool)
         sync = self.client.connection_pool
         kwargs = {k: v for k, v in sync.connection_kwargs.items() if k in _ASYNC_KWARGS}
         if "path" in sync.connection_kwargs:
