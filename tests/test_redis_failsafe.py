@@ -1,0 +1,290 @@
+"""The Redis store fails safe: a busy pool is not an outage, an outage forgets nothing, async
+callers never wait on a socket. Against a real redis-server; thread counts kept small here
+(``benchmarks/bench_redis.py`` runs the 300- and 1,000-thread versions)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+import redis
+import redis.asyncio
+
+from llm_retry import CircuitOpenError, circuit
+from llm_retry.run import clock as _clock
+from llm_retry.stores import JSONCodec, RedisStore
+from llm_retry.testing import capture_events
+from redis_server import RedisServer
+
+COUNT: JSONCodec[int] = JSONCodec(lambda n: n, int)
+
+
+class Down(Exception):
+    """A 503."""
+
+    status_code = 503
+
+
+def race(call: object, threads: int) -> tuple[int, int]:
+    """``threads`` threads call ``call`` at once; calls that got in block until all have tried.
+
+    Returns (admitted, rejected).
+    """
+    admitted, rejected, arrived, gate = [], [], threading.Semaphore(0), threading.Event()
+
+    def inside() -> None:
+        admitted.append(1)
+        arrived.release()
+        gate.wait(30)
+
+    wrapped = call(inside)  # type: ignore[operator]
+    start = threading.Barrier(threads)
+
+    def caller() -> None:
+        start.wait(30)
+        try:
+            wrapped()
+        except CircuitOpenError:
+            rejected.append(1)
+            arrived.release()
+
+    pool = [threading.Thread(target=caller) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for _ in range(threads):
+        assert arrived.acquire(timeout=30)
+    gate.set()
+    for t in pool:
+        t.join(30)
+    return len(admitted), len(rejected)
+
+
+def test_an_open_circuit_admits_no_call_from_more_threads_than_the_pool_holds(redis_server):
+    """120 threads on a forced-open circuit, a pool of 8 connections: all are rejected."""
+    store = RedisStore(redis_server.url, max_connections=8)
+    breaker = circuit("forced", store=store, break_duration=60)
+    breaker.open()
+    with capture_events() as events:
+        assert race(breaker, 120) == (0, 120)
+    assert store.available
+    assert not [e for e in events if e["event"] == "llm_retry.store_unavailable"]
+
+
+def test_a_full_plain_pool_is_busy_not_down_and_keeps_the_circuit_open(redis_server):
+    """A plain redis-py pool at its limit raises MaxConnectionsError: busy, answered from the
+    last known state (open), and Redis is not given up on."""
+    client = redis.Redis.from_url(redis_server.url, max_connections=1)
+    store = RedisStore(client)
+    breaker = circuit("plain", store=store, break_duration=60)
+    breaker.open()
+    held = client.connection_pool.get_connection()  # the one connection is in use
+    try:
+        with capture_events() as events, pytest.raises(CircuitOpenError):
+            breaker(lambda: None)()
+    finally:
+        client.connection_pool.release(held)
+    names = [e["event"] for e in events]
+    assert "llm_retry.store_busy" in names
+    assert "llm_retry.store_unavailable" not in names
+    assert store.available
+    client.close()
+
+
+def test_a_full_blocking_pool_waits_a_bounded_time_then_answers_busy(redis_server):
+    """Every connection of a URL-built store in use: the call waits ``pool_timeout``, then is
+    answered from the last known state without writing."""
+    store = RedisStore(redis_server.url, max_connections=1, pool_timeout=0.05)
+    store.update("n", lambda n: (None, n + 1), 0, COUNT)
+    held = store.client.connection_pool.get_connection()
+    try:
+        with capture_events() as events:
+            started = time.monotonic()
+            assert store.update("n", lambda n: (n, n + 1), 0, COUNT) == 1
+            waited = time.monotonic() - started
+    finally:
+        store.client.connection_pool.release(held)
+    assert 0.04 <= waited < 1.0
+    assert store.peek("n", COUNT) == 1  # nothing was written while busy
+    assert [e["event"] for e in events] == ["llm_retry.store_busy"]
+    store.close()
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_half_open_race_of_200_threads_admits_exactly_k_probes(redis_server, k):
+    """The break is over; 200 threads race for the probes: exactly K get in."""
+    clock = _clock.VirtualClock()
+    _clock.use(clock)
+    store = RedisStore(redis_server.url)
+    breaker = circuit("probes", store=store, break_duration=30, half_open_probes=k)
+    breaker.open()
+    clock.advance(31)
+    assert race(breaker, 200) == (k, 200 - k)
+    assert breaker.state().state == "closed"
+
+
+def test_a_store_error_keeps_an_open_circuit_open(redis_server):
+    """Redis dies while the circuit is open: calls are still rejected, until the break ends."""
+    clock = _clock.VirtualClock()
+    _clock.use(clock)
+    store = RedisStore(redis_server.url, retry_interval=0.0)
+    breaker = circuit("kept", store=store, break_duration=30)
+    breaker.open(reason="provider down")
+    redis_server.stop()
+    calls = []
+    with capture_events() as events:
+        for _ in range(3):
+            with pytest.raises(CircuitOpenError) as caught:
+                breaker(lambda: calls.append(1))()
+        assert "provider down" in caught.value.reason
+        clock.advance(31)
+        breaker(lambda: calls.append(1))()  # the break is over: one probe, locally
+    assert calls == [1]
+    assert [e["event"] for e in events].count("llm_retry.store_unavailable") == 1
+    assert not store.available
+
+
+def test_a_circuit_opened_elsewhere_stays_open_when_redis_goes(redis_server):
+    """State read from Redis (opened by another client) is what an outage goes on with."""
+    other = RedisStore(redis_server.url)
+    circuit("elsewhere", store=other, break_duration=60).open()
+    store = RedisStore(redis_server.url, retry_interval=0.0)
+    breaker = circuit("elsewhere", store=store, break_duration=60)
+    assert breaker.state().state == "open"  # read once from Redis
+    redis_server.stop()
+    with pytest.raises(CircuitOpenError):
+        breaker(lambda: None)()
+    assert breaker.state().state == "open"
+
+
+def test_an_update_that_keeps_losing_the_race_is_bounded(redis_server):
+    """Another writer changes the key between every read and write: after ``max_tries``
+    rounds the update stops, answers from what it last saw, and writes nothing."""
+    store = RedisStore(redis_server.url, max_tries=5)
+    rival = redis.Redis.from_url(redis_server.url)
+    rounds = []
+
+    def step(n: int) -> tuple[int, int]:
+        rounds.append(n)
+        rival.incr(store.prefix + "contended")  # someone else wins every round
+        return n, n + 100
+
+    with capture_events() as events:
+        store.update("contended", step, 0, COUNT)
+    assert len(rounds) == 6  # five lost rounds, then the answer from the last value seen
+    assert int(rival.get(store.prefix + "contended")) == 6
+    assert [e["event"] for e in events] == ["llm_retry.store_busy"]
+    assert store.available
+    rival.close()
+
+
+# -- async ---------------------------------------------------------------------------------
+
+
+def client_names(url: str) -> set[str]:
+    """The names of the clients connected to the server."""
+    admin = redis.Redis.from_url(url)
+    try:
+        return {c["name"] for c in admin.client_list() if c["name"]}
+    finally:
+        admin.close()
+
+
+def test_async_circuits_use_the_asyncio_client(redis_server):
+    """An async circuit reads and writes through redis.asyncio; the sync client stays idle."""
+    sync = redis.Redis.from_url(redis_server.url, client_name="llm-sync")
+    store = RedisStore(
+        sync,
+        async_client=lambda: redis.asyncio.Redis.from_url(
+            redis_server.url, client_name="llm-async"
+        ),
+    )
+    breaker = circuit("aio", store=store, failures=2)
+
+    @breaker
+    async def down() -> None:
+        raise Down
+
+    async def main() -> set[str]:
+        for _ in range(2):
+            with pytest.raises(Down):
+                await down()
+        with pytest.raises(CircuitOpenError):
+            await down()
+        names = client_names(redis_server.url)
+        await store.aclose()
+        return names
+
+    names = asyncio.run(main())
+    assert "llm-async" in names
+    assert "llm-sync" not in names
+    assert breaker.state().state == "open"
+    sync.close()
+
+
+def test_the_async_client_is_derived_from_a_sync_client(redis_server):
+    """Given a sync client, the async twin connects to the same server and database."""
+    sync = redis.Redis.from_url(redis_server.url.replace("/0", "/3"))
+    store = RedisStore(sync)
+
+    async def main() -> int | None:
+        await store.aupdate("n", lambda n: (None, n + 7), 0, COUNT)
+        found: int | None = await store.apeek("n", COUNT)
+        await store.aclose()
+        return found
+
+    assert asyncio.run(main()) == 7
+    assert store.peek("n", COUNT) == 7
+    sync.close()
+
+
+async def worst_stall(store: RedisStore, coroutines: int, calls: int) -> float:
+    """The longest the event loop went without running a watchdog coroutine that yields at
+    every turn, while ``coroutines`` coroutines make ``calls`` async circuit calls each."""
+    breaker = circuit("stall", store=store)
+
+    @breaker
+    async def op() -> int:
+        return 1
+
+    done, worst = False, 0.0
+
+    async def watchdog() -> None:
+        nonlocal worst
+        last = time.perf_counter()
+        while not done:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            worst, last = max(worst, now - last), now
+
+    async def worker() -> None:
+        for _ in range(calls):
+            await op()
+
+    dog = asyncio.create_task(watchdog())
+    await asyncio.gather(*(worker() for _ in range(coroutines)))
+    done = True
+    await dog
+    return worst
+
+
+def test_a_hung_redis_does_not_stall_the_event_loop(redis_server: RedisServer):
+    """Redis frozen (SIGSTOP): 50 coroutines' calls go on with the last known state, and the
+    loop is never blocked for anything like the store's socket timeout."""
+    store = RedisStore(redis_server.url, timeout=0.3, retry_interval=60)
+
+    async def main() -> tuple[float, float]:
+        healthy = await worst_stall(store, 50, 5)
+        redis_server.pause()
+        try:
+            hung = await worst_stall(store, 50, 5)
+        finally:
+            redis_server.resume()
+        await store.aclose()
+        return healthy, hung
+
+    with capture_events() as events:
+        healthy, hung = asyncio.run(main())
+    assert hung < 0.15, (healthy, hung)  # a sync client would block ~0.3 s at once
+    assert [e["event"] for e in events].count("llm_retry.store_unavailable") == 1
