@@ -12,7 +12,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from llm_retry import CircuitOpenError, circuit
+from llm_retry import CircuitOpenError, budget, circuit, llm_retry
 from llm_retry.run import clock as _clock
 from llm_retry.stores import JSONCodec, RedisStore
 from llm_retry.testing import capture_events
@@ -220,6 +220,33 @@ def test_async_circuits_use_the_asyncio_client(redis_server):
     assert "llm-async" in names
     assert "llm-sync" not in names
     assert breaker.state().state == "open"
+    sync.close()
+
+
+def test_async_budgets_read_blocks_through_the_asyncio_client(redis_server):
+    """An async call under a keyed ``@budget`` reads the key's block with redis.asyncio."""
+    sync = redis.Redis.from_url(redis_server.url, client_name="llm-sync")
+    store = RedisStore(
+        sync,
+        async_client=lambda: redis.asyncio.Redis.from_url(
+            redis_server.url, client_name="llm-async"
+        ),
+    )
+
+    @budget(total=5, key="tenant-a", store=store)
+    @llm_retry
+    async def ask() -> str:
+        return "ok"
+
+    async def main() -> set[str]:
+        assert await ask() == "ok"
+        names = client_names(redis_server.url)
+        await store.aclose()
+        return names
+
+    names = asyncio.run(main())
+    assert "llm-async" in names
+    assert "llm-sync" not in names
     sync.close()
 
 

@@ -86,11 +86,12 @@ class KeyThrottle:
         cached = self._cached
         return cached if cached.until > now else NO_BLOCK
 
-    async def refresh(self, now: float) -> None:
-        """Read the block now if `block` would (for async callers: awaited, not waited on)."""
-        if not 0.0 <= now - self._read_at < self._refresh:
+    async def refresh(self) -> None:
+        """Read the block now if `block` would, awaiting the store (for async callers); it
+        counts as read when the answer came, so `block` right after uses it as it is."""
+        if not 0.0 <= _clock.wall() - self._read_at < self._refresh:
             self._cached = await self.store.apeek(self._skey, _CODEC) or NO_BLOCK
-            self._read_at = now
+            self._read_at = _clock.wall()
 
     def extend(self, hint: float, now: float) -> Block:
         """The server asked to wait ``hint`` seconds at ``now``: block until then, at least."""
@@ -109,10 +110,8 @@ async def prefetch(guard: object) -> None:
     """Before an async call consults ``guard`` (a ``@budget`` scope), read its keys' blocks
     through the store's async methods, so that the sync `KeyThrottle.block` finds them fresh."""
     throttles: tuple[KeyThrottle, ...] = getattr(guard, "throttles", ())
-    if throttles:
-        now = _clock.wall()
-        for throttle in throttles:
-            await throttle.refresh(now)
+    for throttle in throttles:
+        await throttle.refresh()
 
 
 # -- one object per (store, name), so that everything under a name shares it -----------------
