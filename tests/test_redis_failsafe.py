@@ -5,6 +5,7 @@ callers never wait on a socket. Against a real redis-server; thread counts kept 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 
@@ -12,10 +13,11 @@ import pytest
 import redis
 import redis.asyncio
 
-from llm_retry import CircuitOpenError, budget, circuit, llm_retry
+from helpers import HTTPError
+from llm_retry import Backoff, CircuitOpenError, Policy, Retry, budget, circuit, llm_retry
 from llm_retry.run import clock as _clock
 from llm_retry.stores import JSONCodec, RedisStore
-from llm_retry.testing import capture_events
+from llm_retry.testing import capture_events, no_wait
 from redis_server import RedisServer
 
 COUNT: JSONCodec[int] = JSONCodec(lambda n: n, int)
@@ -247,6 +249,42 @@ def test_async_budgets_read_blocks_through_the_asyncio_client(redis_server):
     names = asyncio.run(main())
     assert "llm-async" in names
     assert "llm-sync" not in names
+    sync.close()
+
+
+def test_sync_store_calls_inside_an_event_loop_do_not_wait_on_redis(redis_server):
+    """A 429 in an async call under a keyed budget blocks the key (a store write made while
+    the retry is planned, in sync code): it reaches Redis through redis.asyncio, in the
+    background, and the sync client never connects."""
+    sync = redis.Redis.from_url(redis_server.url, client_name="llm-sync")
+    store = RedisStore(
+        sync,
+        async_client=lambda: redis.asyncio.Redis.from_url(
+            redis_server.url, client_name="llm-async"
+        ),
+    )
+    failures = [HTTPError(429, {"retry-after": "7"})]
+
+    @budget(total=60, key="tenant-b", store=store)
+    @llm_retry(policy=Policy(statuses={429: Retry()}, backoff=Backoff(0, 0), attempts=2))
+    async def ask() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    async def main() -> set[str]:
+        assert await ask() == "ok"
+        await store.aclose()  # waits for the background write
+        return client_names(redis_server.url)
+
+    with no_wait() as clock:
+        names = asyncio.run(main())
+    assert clock.waits == [pytest.approx(7.0)]
+    assert "llm-async" in names
+    assert "llm-sync" not in names
+    block = sync.get(store.prefix + "throttle:tenant-b")
+    assert block is not None
+    assert json.loads(block)[1] == 7.0
     sync.close()
 
 

@@ -89,7 +89,7 @@ class Failover:
     def peek(self, key: str, codec: Codec[T], exc: BaseException | None) -> T | None:
         """The last known value at ``key``, after the failure ``exc`` (``None``: skipped)."""
         if exc is not None:
-            self._failed(exc)
+            self.failed(exc)
         return self.known.peek(key, codec)
 
     def update(
@@ -109,13 +109,14 @@ class Failover:
             self._was_busy(exc)
             return fn(self.known.peek(key, codec) or default)[0]
         if exc is not None:
-            self._failed(exc)
+            self.failed(exc)
         with self._lock:
             if len(self._changed) <= self._max_keys:
                 self._changed.add(key)
         return self.known.update(key, fn, default, codec)
 
-    def _failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException) -> None:
+        """The server failed with ``exc``: busy (counted), or down (skipped for a while)."""
         if is_busy(exc):
             self._was_busy(exc)
             return

@@ -23,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar, cast
 
 from .base import Codec
 from .failover import Contended, Failover
@@ -69,6 +69,15 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     import redis  # noqa: PLC0415 - an optional dependency
 
     return (redis.RedisError, OSError)
+
+
+def _in_event_loop() -> bool:
+    """Whether this thread is running an event loop (a sync call now would block it)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _text(raw: Any) -> str:
@@ -133,6 +142,7 @@ class RedisStore:
         self._async: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[Any, Any, list[asyncio.Lock]]
         ] = weakref.WeakKeyDictionary()
+        self._pending: set[asyncio.Task[Any]] = set()
 
     @property
     def available(self) -> bool:
@@ -146,9 +156,16 @@ class RedisStore:
 
     # -- sync ----------------------------------------------------------------------------
     def peek(self, key: str, codec: Codec[T]) -> T | None:
-        """The value at ``key`` from Redis (the last known one while Redis is away)."""
+        """The value at ``key`` from Redis (the last known one while Redis is away).
+
+        Called inside a running event loop, it answers from the last known value and reads
+        Redis in the background (`apeek`), so that the loop never waits on a socket.
+        """
         if self.failover.skip():
             return self.failover.peek(key, codec, None)
+        if _in_event_loop():
+            self._behind(self.apeek(key, codec))
+            return self.failover.known.peek(key, codec)
         try:
             raw = self.client.get(self.prefix + key)
         except self._errors as exc:
@@ -158,29 +175,42 @@ class RedisStore:
         return value
 
     def update(self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]) -> R:
-        """Apply ``fn`` atomically in Redis; when Redis fails, to the last known value."""
+        """Apply ``fn`` atomically in Redis; when Redis fails, to the last known value.
+
+        Called inside a running event loop, it applies ``fn`` to the last known value at once
+        and in Redis in the background (`aupdate`: atomically, to what Redis holds by then).
+        """
+        if _in_event_loop() and not self.failover.skip():
+            self._behind(self._aupdate(key, fn, default, codec, local=False))
+            if self.failover.available:
+                return self.failover.known.update(key, fn, default, codec)
+            return self.failover.update(key, fn, default, codec, None)
         lock = self._locks[hash(key) % _STRIPES]
         if not lock.acquire(timeout=self._lock_wait):
             return self.failover.update(key, fn, default, codec, Contended(key))
         try:
-            if self.failover.skip():  # checked again: it may have failed while this call waited
-                return self.failover.update(key, fn, default, codec, None)
-            full = self.prefix + key
-            try:
-                raw = self.client.get(full)
-                for _ in range(self.max_tries):
-                    result, new, args = self._step(raw, fn, default, codec)
-                    if args is not None:
-                        won, raw = self._won(self._cas(keys=[full], args=args))
-                        if not won:
-                            continue
-                    self.failover.seen(key, new, default)
-                    return result
-            except self._errors as exc:
-                return self.failover.update(key, fn, default, codec, exc)
-            return self.failover.update(key, fn, default, codec, Contended(key))
+            return self._update(key, fn, default, codec)
         finally:
             lock.release()
+
+    def _update(self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]) -> R:
+        """`update`, with this process's turn for the key."""
+        if self.failover.skip():  # checked again: it may have failed while this call waited
+            return self.failover.update(key, fn, default, codec, None)
+        full = self.prefix + key
+        try:
+            raw = self.client.get(full)
+            for _ in range(self.max_tries):
+                result, new, args = self._step(raw, fn, default, codec)
+                if args is not None:
+                    won, raw = self._won(self._cas(keys=[full], args=args))
+                    if not won:
+                        continue
+                self.failover.seen(key, new, default)
+                return result
+        except self._errors as exc:
+            return self.failover.update(key, fn, default, codec, exc)
+        return self.failover.update(key, fn, default, codec, Contended(key))
 
     # -- async ---------------------------------------------------------------------------
     async def apeek(self, key: str, codec: Codec[T]) -> T | None:
@@ -200,13 +230,20 @@ class RedisStore:
         self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]
     ) -> R:
         """`update` through this event loop's ``redis.asyncio`` client."""
+        return cast("R", await self._aupdate(key, fn, default, codec, local=True))
+
+    async def _aupdate(
+        self, key: str, fn: Callable[[T], Any], default: T, codec: Codec[T], *, local: bool
+    ) -> Any:
+        """`aupdate`; when Redis fails, ``fn`` is applied to the last known value only if
+        ``local`` (a background write whose caller already did that says ``local=False``)."""
         try:
             client, cas, locks = self._aclient()
         except self._errors as exc:
-            return self.failover.update(key, fn, default, codec, exc)
+            return self._fell_back(key, fn, default, codec, exc, local=local)
         async with locks[hash(key) % _STRIPES]:
             if self.failover.skip():  # checked again: it may have failed while this call waited
-                return self.failover.update(key, fn, default, codec, None)
+                return self._fell_back(key, fn, default, codec, None, local=local)
             full = self.prefix + key
             try:
                 raw = await client.get(full)
@@ -219,8 +256,30 @@ class RedisStore:
                     self.failover.seen(key, new, default)
                     return result
             except self._errors as exc:
-                return self.failover.update(key, fn, default, codec, exc)
-        return self.failover.update(key, fn, default, codec, Contended(key))
+                return self._fell_back(key, fn, default, codec, exc, local=local)
+        return self._fell_back(key, fn, default, codec, Contended(key), local=local)
+
+    def _fell_back(
+        self,
+        key: str,
+        fn: Callable[[T], Any],
+        default: T,
+        codec: Codec[T],
+        exc: BaseException | None,
+        *,
+        local: bool,
+    ) -> Any:
+        if local:
+            return self.failover.update(key, fn, default, codec, exc)
+        if exc is not None:
+            self.failover.failed(exc)
+        return None
+
+    def _behind(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` on the running loop without waiting for it (a reference is kept)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def _aclient(self) -> tuple[Any, Any, list[asyncio.Lock]]:
         """This event loop's async client, compare-and-set script and key locks."""
@@ -281,7 +340,12 @@ class RedisStore:
             self.client.close()
 
     async def aclose(self) -> None:
-        """Close this event loop's async client; call it before the loop ends."""
-        found = self._async.pop(asyncio.get_running_loop(), None)
+        """Finish the background writes and close this event loop's async client; call it
+        before the loop ends (``asyncio.run`` cancels what is still pending)."""
+        loop = asyncio.get_running_loop()
+        pending = [t for t in self._pending if t.get_loop() is loop]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        found = self._async.pop(loop, None)
         if found is not None:
             await found[0].aclose()
