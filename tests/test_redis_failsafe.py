@@ -274,8 +274,9 @@ def test_sync_store_calls_inside_an_event_loop_do_not_wait_on_redis(redis_server
 
     async def main() -> set[str]:
         assert await ask() == "ok"
+        names = client_names(redis_server.url)
         await store.aclose()  # waits for the background write
-        return client_names(redis_server.url)
+        return names
 
     with no_wait() as clock:
         names = asyncio.run(main())
