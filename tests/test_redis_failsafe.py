@@ -113,6 +113,25 @@ def test_a_full_blocking_pool_waits_a_bounded_time_then_answers_busy(redis_serve
     store.close()
 
 
+def test_a_busy_store_lets_no_more_probes_through_than_k(redis_server):
+    """While the pool stays full, calls after the break are answered from the last known
+    state, and a probe let through that way counts: 20 threads racing get one probe."""
+    clock = _clock.VirtualClock()
+    _clock.use(clock)
+    store = RedisStore(redis_server.url, max_connections=1, pool_timeout=0.01)
+    breaker = circuit("busy-probes", store=store, break_duration=30)
+    breaker.open()
+    clock.advance(31)
+    held = store.client.connection_pool.get_connection()
+    try:
+        with capture_events() as events:
+            assert race(breaker, 20) == (1, 19)
+    finally:
+        store.client.connection_pool.release(held)
+    assert "llm_retry.store_busy" in [e["event"] for e in events]
+    store.close()
+
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_a_half_open_race_of_200_threads_admits_exactly_k_probes(redis_server, k):
     """The break is over; 200 threads race for the probes: exactly K get in."""

@@ -11,8 +11,9 @@ fails, nothing learnt is forgotten:
   says so.
 - **Busy** (no connection free in the pool within its wait, or an update that lost the race to
   other writers too many times): the server is fine, so it is not skipped. This one call is
-  answered from the last known state and writes nothing; one event per ``retry_interval`` says
-  how often that happened.
+  answered from the last known state and writes nothing to the server (the change is kept
+  locally until the next read replaces it, so a probe let through still counts against the
+  next callers of this process); one event per ``retry_interval`` says how often that happened.
 """
 
 from __future__ import annotations
@@ -102,12 +103,14 @@ class Failover:
     ) -> R:
         """``fn`` applied to the last known value at ``key``, after the failure ``exc``.
 
-        While the server is down the new value is kept locally; while it is only busy, nothing
-        is written (the server still holds the truth, and the next call reads it).
+        The new value is kept locally either way, so that the calls that follow in this process
+        see it (a probe let through counts against the others). While the server is down that
+        state goes on being used; while it is only busy, the server is not written and the next
+        value read from it replaces the local one.
         """
         if exc is not None and is_busy(exc):
             self._was_busy(exc)
-            return fn(self.known.peek(key, codec) or default)[0]
+            return self.known.update(key, fn, default, codec)
         if exc is not None:
             self.failed(exc)
         with self._lock:
