@@ -5,9 +5,11 @@ callers never wait on a socket. Against a real redis-server; thread counts kept 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import threading
 import time
+import warnings
 
 import pytest
 import redis
@@ -306,6 +308,26 @@ def test_sync_store_calls_inside_an_event_loop_do_not_wait_on_redis(redis_server
     assert block is not None
     assert json.loads(block)[1] == 7.0
     sync.close()
+
+
+def test_each_loops_client_is_closed_when_the_loop_shuts_down(redis_server):
+    """``asyncio.run`` twice without ``aclose``: each loop's connections are closed by the
+    loop's shutdown, so none is left for the garbage collector to warn about."""
+    store = RedisStore(redis_server.url)
+    breaker = circuit("loops", store=store)
+
+    @breaker
+    async def ok() -> str:
+        return "ok"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            assert asyncio.run(ok()) == "ok"
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert len(store._loops) == 0  # nothing kept for loops that are gone
+    store.close()
 
 
 def test_the_async_client_is_derived_from_a_sync_client(redis_server):

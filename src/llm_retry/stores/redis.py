@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from .base import Codec
 from .failover import Contended, Failover
+from .loops import LoopClients
 
 __all__ = ["RedisStore"]
 
@@ -139,10 +139,7 @@ class RedisStore:
         # compare-and-set races only other processes; the wait for a turn is bounded too.
         self._locks = [threading.Lock() for _ in range(_STRIPES)]
         self._lock_wait = pool_timeout + 4 * timeout
-        self._async: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[Any, Any, list[asyncio.Lock]]
-        ] = weakref.WeakKeyDictionary()
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._loops = LoopClients(self._new_async_client, _CAS, _STRIPES)
 
     @property
     def available(self) -> bool:
@@ -164,7 +161,7 @@ class RedisStore:
         if self.failover.skip():
             return self.failover.peek(key, codec, None)
         if _in_event_loop():
-            self._behind(self.apeek(key, codec))
+            self._loops.behind(self.apeek(key, codec))
             return self.failover.known.peek(key, codec)
         try:
             raw = self.client.get(self.prefix + key)
@@ -181,7 +178,7 @@ class RedisStore:
         and in Redis in the background (`aupdate`: atomically, to what Redis holds by then).
         """
         if _in_event_loop() and not self.failover.skip():
-            self._behind(self._aupdate(key, fn, default, codec, local=False))
+            self._loops.behind(self._aupdate(key, fn, default, codec, local=False))
             if self.failover.available:
                 return self.failover.known.update(key, fn, default, codec)
             return self.failover.update(key, fn, default, codec, None)
@@ -218,8 +215,7 @@ class RedisStore:
         if self.failover.skip():
             return self.failover.peek(key, codec, None)
         try:
-            client = self._aclient()[0]
-            raw = await client.get(self.prefix + key)
+            raw = await (await self._loops.get()).client.get(self.prefix + key)
         except self._errors as exc:
             return self.failover.peek(key, codec, exc)
         value = None if raw is None else codec.decode(_text(raw))
@@ -238,10 +234,11 @@ class RedisStore:
         """`aupdate`; when Redis fails, ``fn`` is applied to the last known value only if
         ``local`` (a background write whose caller already did that says ``local=False``)."""
         try:
-            client, cas, locks = self._aclient()
+            here = await self._loops.get()
         except self._errors as exc:
             return self._fell_back(key, fn, default, codec, exc, local=local)
-        async with locks[hash(key) % _STRIPES]:
+        client, cas = here.client, here.script
+        async with here.locks[hash(key) % _STRIPES]:
             if self.failover.skip():  # checked again: it may have failed while this call waited
                 return self._fell_back(key, fn, default, codec, None, local=local)
             full = self.prefix + key
@@ -274,22 +271,6 @@ class RedisStore:
         if exc is not None:
             self.failover.failed(exc)
         return None
-
-    def _behind(self, work: Coroutine[Any, Any, Any]) -> None:
-        """Run ``work`` on the running loop without waiting for it (a reference is kept)."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    def _aclient(self) -> tuple[Any, Any, list[asyncio.Lock]]:
-        """This event loop's async client, compare-and-set script and key locks."""
-        loop = asyncio.get_running_loop()
-        found = self._async.get(loop)
-        if found is None:
-            client = self._new_async_client()
-            locks = [asyncio.Lock() for _ in range(_STRIPES)]
-            found = self._async[loop] = (client, client.register_script(_CAS), locks)
-        return found
 
     def _new_async_client(self) -> Any:
         if self._make_async is not None:
@@ -340,12 +321,9 @@ class RedisStore:
             self.client.close()
 
     async def aclose(self) -> None:
-        """Finish the background writes and close this event loop's async client; call it
-        before the loop ends (``asyncio.run`` cancels what is still pending)."""
-        loop = asyncio.get_running_loop()
-        pending = [t for t in self._pending if t.get_loop() is loop]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        found = self._async.pop(loop, None)
-        if found is not None:
-            await found[0].aclose()
+        """Finish the background writes and close this event loop's async client.
+
+        Without it the client is closed when the loop shuts down (``asyncio.run`` does that),
+        but background writes still pending then are cancelled.
+        """
+        await self._loops.aclose()
