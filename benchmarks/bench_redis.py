@@ -17,8 +17,8 @@ so that it can freeze it (SIGSTOP) and let it run again (SIGCONT). Three measure
   its connections; then Redis is left healthy, or frozen (the store's socket ``timeout`` is
   0.5 s). With 100 coroutines ready at once, one turn of the loop runs a step of each, so even
   the healthy figure is several milliseconds of work, not of waiting. For comparison, the same
-  with the coroutines calling the store's sync ``peek`` (a sync client inside coroutines, as
-  the async path did before it had one).
+  with the coroutines calling the store's sync client themselves, one ``GET`` each until the
+  first failure and none after (what the async path did before it had a client of its own).
 
 Run from the repository root::
 
@@ -50,9 +50,8 @@ import structlog
 
 import _bench
 from llm_retry import CircuitOpenError, circuit
-from llm_retry.decide.breaker import BreakerState
 from llm_retry.run import clock as _clock
-from llm_retry.stores import JSONCodec, RedisStore
+from llm_retry.stores import RedisStore
 
 K = 3
 
@@ -171,19 +170,28 @@ async def worst_stall(
     async def op() -> int:
         return 1
 
-    codec = JSONCodec(BreakerState.to_json, BreakerState.from_json)
+    failed = False
+
+    def sync_get() -> None:
+        """The sync client's ``GET``, until it first fails (then the store would skip Redis)."""
+        nonlocal failed
+        if not failed:
+            try:
+                store.client.get(store.prefix + "circuit:5:stall:")
+            except redis.RedisError:
+                failed = True
 
     async def worker() -> None:
         for _ in range(calls):
             if sync:
-                store.peek("circuit:5:stall:", codec)  # what the async path did before
+                sync_get()
                 await asyncio.sleep(0)
             else:
                 await op()
 
     # Warm up: this loop's client and its connections, and the sync client's (not measured).
     await asyncio.gather(*(op() for _ in range(coroutines)))
-    store.peek("warm-up", codec)
+    sync_get()
     hang()
     done, worst = False, 0.0
 
