@@ -330,9 +330,11 @@ def test_each_loops_client_is_closed_when_the_loop_shuts_down(redis_server):
     store.close()
 
 
-def test_the_async_client_is_derived_from_a_sync_client(redis_server):
-    """Given a sync client, the async twin connects to the same server and database."""
-    sync = redis.Redis.from_url(redis_server.url.replace("/0", "/3"))
+@pytest.mark.parametrize("decode", [False, True])
+def test_the_async_client_is_derived_from_a_sync_client(redis_server, decode):
+    """Given a sync client, the async twin connects to the same server and database (and
+    decodes replies, or not, as it does)."""
+    sync = redis.Redis.from_url(redis_server.url.replace("/0", "/3"), decode_responses=decode)
     store = RedisStore(sync)
 
     async def main() -> int | None:

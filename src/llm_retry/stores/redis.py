@@ -61,6 +61,8 @@ _ASYNC_KWARGS = (
     "socket_timeout",
     "socket_connect_timeout",
     "client_name",
+    "decode_responses",
+    "encoding",
 )
 
 
@@ -281,9 +283,12 @@ class RedisStore:
             pool = redis.asyncio.BlockingConnectionPool.from_url(self._url, **self._pool_kwargs)
             return redis.asyncio.Redis.from_pool(pool)
         sync = self.client.connection_pool
-        kwargs = {k: v for k, v in sync.connection_kwargs.items() if k in _ASYNC_KWARGS}
-        if "path" in sync.connection_kwargs:
-            kwargs = {"unix_socket_path": sync.connection_kwargs["path"], **kwargs}
+        given = sync.connection_kwargs
+        kwargs = {k: v for k, v in given.items() if k in _ASYNC_KWARGS or k.startswith("ssl_")}
+        if "path" in given:
+            kwargs["unix_socket_path"] = given["path"]
+        if "SSL" in getattr(sync, "connection_class", type).__name__:
+            kwargs["ssl"] = True
         return redis.asyncio.Redis(**kwargs)
 
     # -- one compare-and-set round ------------------------------------------------------
