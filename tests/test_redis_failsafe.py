@@ -344,7 +344,8 @@ def test_the_async_client_is_derived_from_a_sync_client(redis_server, decode):
         return found
 
     assert asyncio.run(main()) == 7
-    assert store.peek("n", COUNT) == 7
+    store.update("n", lambda n: (None, n + 1), 0, COUNT)  # the sync compare-and-set, too
+    assert store.peek("n", COUNT) == 8
     sync.close()
 
 
