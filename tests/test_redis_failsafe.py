@@ -246,6 +246,39 @@ def test_async_circuits_use_the_asyncio_client(redis_server):
     sync.close()
 
 
+ONCE = llm_retry(attempts=1)  # in the stack, not retrying: a retry would wait out the break
+STACKS = {
+    "circuit": lambda c: c,
+    "retry + circuit": lambda c: lambda f: ONCE(c(f)),
+    "budget + retry + circuit": lambda c: lambda f: budget(total=30, key="k")(ONCE(c(f))),
+}
+
+
+@pytest.mark.parametrize("stack", sorted(STACKS))
+def test_async_callers_of_a_fresh_process_find_an_open_circuit_open(redis_server, stack):
+    """Another process opened the circuit; 50 coroutines of a process that never read it call
+    at once, through each stack: none gets in (each admission awaits Redis, none is answered
+    from a local state that knows nothing yet)."""
+    circuit("fresh", store=RedisStore(redis_server.url), break_duration=60).open()
+    store = RedisStore(redis_server.url)
+    entered = []
+
+    @STACKS[stack](circuit("fresh", store=store, break_duration=60))
+    async def call() -> None:
+        entered.append(1)
+
+    async def main() -> list[object]:
+        found = await asyncio.gather(*(call() for _ in range(50)), return_exceptions=True)
+        await store.aclose()
+        return found
+
+    with capture_events():
+        results = asyncio.run(main())
+    assert entered == []
+    assert all(isinstance(r, CircuitOpenError) for r in results), results[:3]
+    store.close()
+
+
 def test_async_budgets_read_blocks_through_the_asyncio_client(redis_server):
     """An async call under a keyed ``@budget`` reads the key's block with redis.asyncio."""
     sync = redis.Redis.from_url(redis_server.url, client_name="llm-sync")
