@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm_retry import budget, circuit
+from llm_retry import budget, circuit, llm_retry
 from llm_retry.run import keys
 from llm_retry.stores import JSONCodec, MemoryStore
+from llm_retry.testing import capture_events
 
 pytestmark = pytest.mark.usefixtures("fresh_budgets")
 
@@ -93,3 +94,40 @@ def test_memory_store_async_methods_are_its_sync_ones():
 
     assert asyncio.run(main()) == 2
     assert store.peek("n", NUMBER) == 2
+
+
+class SyncOnlyStore:
+    """A store written before stores had async methods: only ``peek`` and ``update``."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+
+    def peek(self, key, codec):
+        return self.inner.peek(key, codec)
+
+    def update(self, key, fn, default, codec):
+        return self.inner.update(key, fn, default, codec)
+
+
+def test_a_store_without_async_methods_still_works_in_async_code():
+    """Circuits and budgets on a store of one's own with only the sync methods: async calls
+    use those, as before."""
+    store = SyncOnlyStore()
+    breaker = circuit("sync-only", store=store, failures=1)  # type: ignore[arg-type]
+
+    class Down(Exception):
+        status_code = 503
+
+    @budget(total=5, key="k", store=store)  # type: ignore[arg-type]
+    @llm_retry(attempts=1)
+    @breaker
+    async def down() -> None:
+        raise Down
+
+    async def main() -> None:
+        with pytest.raises(Down):
+            await down()
+
+    with capture_events():
+        asyncio.run(main())
+    assert breaker.state().state == "open"

@@ -112,8 +112,9 @@ class Circuit:
         self._whole_key = self._store_key(None)
         self._causes: OrderedDict[str, BaseException] = OrderedDict()
         self._causes_lock = threading.Lock()
-        if not isinstance(self.store, MemoryStore):  # a store with I/O: async pipelines await
-            self.aenter, self.aexit = self._aenter, self._aexit  # these (`run.ahooks`)
+        if not isinstance(self.store, MemoryStore) and hasattr(self.store, "aupdate"):
+            # A store with I/O: async pipelines await these instead (`llm_retry.run.ahooks`).
+            self.aenter, self.aexit = self._aenter, self._aexit
 
     # -- settings and keys ---------------------------------------------------------------
     def _settings_for(self, profile: str) -> CircuitSettings:

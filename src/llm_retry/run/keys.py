@@ -89,8 +89,9 @@ class KeyThrottle:
     async def refresh(self) -> None:
         """Read the block now if `block` would, awaiting the store (for async callers); it
         counts as read when the answer came, so `block` right after uses it as it is."""
-        if not 0.0 <= _clock.wall() - self._read_at < self._refresh:
-            self._cached = await self.store.apeek(self._skey, _CODEC) or NO_BLOCK
+        apeek = getattr(self.store, "apeek", None)  # a store of its own may have only `peek`
+        if apeek is not None and not 0.0 <= _clock.wall() - self._read_at < self._refresh:
+            self._cached = await apeek(self._skey, _CODEC) or NO_BLOCK
             self._read_at = _clock.wall()
 
     def extend(self, hint: float, now: float) -> Block:
