@@ -117,6 +117,7 @@ class RedisStore:
         async_client: Callable[[], Any] | None = None,
     ) -> None:
         import redis  # noqa: PLC0415 - an optional dependency
+        import redis.asyncio  # noqa: PLC0415 - now, not inside a loop's first call
 
         self._pool_kwargs: dict[str, Any] = {
             "max_connections": max_connections,
