@@ -10,6 +10,9 @@ so that it can freeze it (SIGSTOP) and let it run again (SIGCONT). Three measure
 * **half-open race**: the break of an open circuit with ``half_open_probes=K`` (3) is over;
   ``--race`` threads (1,000) call at once, and those admitted stay inside until every thread has
   tried. Probes admitted: must be K.
+* **per-key memory**: ``--keys`` (99,000) calls, each under its own key, through one
+  ``@budget(key=...)``: the throttles kept (at most 10,000) and the memory they hold
+  (tracemalloc).
 * **event-loop stall**: ``--coroutines`` coroutines (100) each make ``--calls`` async
   ``@circuit`` calls on a `RedisStore` (one ``GET`` each, through ``redis.asyncio``), while a
   watchdog coroutine that yields at every turn of the loop records the longest gap between its
@@ -40,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -238,6 +242,31 @@ def stalls(url: str, proc: subprocess.Popen[bytes], coroutines: int, calls: int)
     return found
 
 
+# -- per-key state ------------------------------------------------------------------------------
+
+
+def per_key_memory(keys: int) -> dict[str, float]:
+    """Memory kept after calls under ``keys`` distinct keys of one ``@budget(key=...)``."""
+    from llm_retry import budget  # noqa: PLC0415
+    from llm_retry.run import keys as shared  # noqa: PLC0415
+
+    shared.reset()
+
+    @budget(total=60, key=lambda i: f"tenant-{i}")
+    def call(i: int) -> int:
+        return i
+
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for i in range(keys):
+        call(i)
+    kept = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    found = {"keys": keys, "throttles_kept": len(shared._throttles), "mb": round(kept / 1e6, 1)}
+    shared.reset()
+    return found
+
+
 # -- the report ---------------------------------------------------------------------------------
 
 
@@ -247,9 +276,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--race", type=int, default=1000, help="threads in the half-open race")
     parser.add_argument("--coroutines", type=int, default=100, help="coroutines in the stall run")
     parser.add_argument("--calls", type=int, default=20, help="calls per coroutine")
+    parser.add_argument("--keys", type=int, default=99_000, help="keys of one keyed budget")
     args = parser.parse_args(argv)
     if args.quick:
-        args.threads, args.race, args.coroutines, args.calls = 60, 100, 20, 3
+        args.threads, args.race, args.coroutines, args.calls, args.keys = 60, 100, 20, 3, 12_000
     return args
 
 
@@ -268,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             "open_circuit_admitted": forced_open(url, args.threads),
             "half_open_probes_admitted": half_open(url, args.race),
             "stall": stalls(url, proc, args.coroutines, args.calls),
+            "per_key": per_key_memory(args.keys),
         }
     if args.json:
         return _bench.print_json(report)
@@ -284,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {mode:<28} {state:<8} {row['worst_stall_ms']:>14.3f} {row['per_call_us']:>9.1f}"
             )
+    per_key = report["per_key"]
+    print(f"\nper-key state: {per_key['keys']:,} keys through one @budget(key=...)")
+    print(f"  throttles kept {per_key['throttles_kept']:,}, memory kept {per_key['mb']} MB")
     return 0
 
 

@@ -74,3 +74,4 @@ def test_bench_redis_quick_json_runs(redis_server: RedisServer) -> None:
         assert set(rows) == {"healthy", "hung"}
         assert all(row["worst_stall_ms"] > 0 for row in rows.values())
     assert report["stall"]["async (redis.asyncio)"]["hung"]["worst_stall_ms"] < 250
+    assert report["per_key"]["throttles_kept"] == 10_000
