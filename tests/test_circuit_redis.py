@@ -113,7 +113,7 @@ def test_half_open_probe_count_holds_across_processes(redis_server, k):
 
 
 def test_concurrent_updates_are_atomic(redis_server):
-    """Forty threads each adding one through update() lose no increment (WATCH retries)."""
+    """Forty threads each adding one through update() lose no increment (compare-and-set)."""
     store = RedisStore(redis_server.url)
     codec = JSONCodec(lambda n: n, int)
 
