@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -200,6 +202,35 @@ def test_an_update_that_keeps_losing_the_race_is_bounded(redis_server):
     assert [e["event"] for e in events] == ["llm_retry.store_busy"]
     assert store.available
     rival.close()
+
+
+COUNTER = """
+import sys, threading
+from llm_retry.stores import JSONCodec, RedisStore
+store, codec = RedisStore(sys.argv[1]), JSONCodec(lambda n: n, int)
+def add():
+    for _ in range(25):
+        store.update("shared-counter", lambda n: (None, n + 1), 0, codec)
+threads = [threading.Thread(target=add) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(store.available)
+"""
+
+
+def test_updates_from_four_processes_lose_nothing(redis_server):
+    """Four processes of eight threads add 25 each to one key: the compare-and-set races
+    across processes lose no increment."""
+    procs = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", COUNTER, redis_server.url], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    assert [p.communicate(timeout=120)[0].split() for p in procs] == [["True"]] * 4
+    assert RedisStore(redis_server.url).peek("shared-counter", COUNT) == 4 * 8 * 25
 
 
 # -- async ---------------------------------------------------------------------------------
