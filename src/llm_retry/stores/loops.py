@@ -59,10 +59,10 @@ class LoopClients:
         if found is None:
             client = self._make()
             closer = _close_at_shutdown(client, lambda: self._found.pop(loop, None))
-            await closer.__anext__()  # parked: the loop's shutdown closes it, and the client
             locks = [asyncio.Lock() for _ in range(self._stripes)]
             found = LoopClient(client, client.register_script(self._script), locks, closer)
-            self._found[loop] = found
+            self._found[loop] = found  # before the await: one client per loop, whatever runs
+            await closer.__anext__()  # parked: the loop's shutdown closes it, and the client
         return found
 
     def behind(self, work: Coroutine[Any, Any, Any]) -> None:
