@@ -11,9 +11,7 @@ import asyncio
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import tenacity
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import clock
 from .drivers import (
@@ -22,6 +20,7 @@ from .drivers import (
     PolicySource,
     Stopped,
     begin,
+    block_failed,
     ended,
     resolve,
     stop_retries,
@@ -30,6 +29,9 @@ from .engine import Admission, Guard, RetryRun, areplay, current_guard
 from .keys import prefetch
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = ["EXPIRES", "Expiry", "aattempts", "adrive", "aretry", "fused_async", "timed"]
 
@@ -74,15 +76,11 @@ class Expiry:
         elif self.slot is not None:
             self.slot.discard(self)
 
-    def translate(self, exc: BaseException) -> BaseException:
-        """What to raise for ``exc``: a `TimeoutError` if this expiry caused it."""
-        if not self.fired or not isinstance(exc, asyncio.CancelledError):
-            return exc
-        if self.task.uncancel() > self.cancelling:  # cancelled from outside as well
-            return exc
-        error = TimeoutError(f"attempt cancelled after its {self.seconds:.3g} s timeout")
-        error.__cause__ = exc
-        return error
+    def reraise(self, exc: asyncio.CancelledError) -> NoReturn:
+        """Raise ``exc`` on, or a `TimeoutError` in its place if this expiry caused it."""
+        if not self.fired or self.task.uncancel() > self.cancelling:  # not ours, or not only
+            raise exc
+        raise TimeoutError(f"attempt cancelled after its {self.seconds:.3g} s timeout") from exc
 
 
 EXPIRES = sys.version_info >= (3, 11)
@@ -131,10 +129,7 @@ async def timed(awaitable: Awaitable[Any], timeout: float) -> Any:
         try:
             return await awaitable
         except asyncio.CancelledError as exc:
-            error = expiry.translate(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            expiry.reraise(exc)
         finally:
             expiry.disarm()
     try:  # pragma: no cover - Python 3.10
@@ -190,20 +185,25 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
     return await aretry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], Awaitable[None]]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    async def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """The async twin of `retry`."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _asettled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    retrying = tenacity.AsyncRetrying(sleep=clock.apause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=True, before=before)
     result: Any
     try:
         result = await retrying(areplay(first, attempt), *args, **kwargs)
@@ -226,7 +226,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
 
     # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
     # branches a helper coroutine would otherwise hold.
-    async def segment(  # noqa: PLR0912, PLR0915
+    async def segment(  # noqa: PLR0912
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -253,10 +253,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
                             try:
                                 result = await wrapped(*args, **kwargs)
                             except asyncio.CancelledError as exc:
-                                error = expiry.translate(exc)
-                                if error is exc:
-                                    raise
-                                raise error from exc
+                                expiry.reraise(exc)
                             finally:
                                 expiry.disarm()
                     except Exception as exc:  # noqa: BLE001 - the policy decides
@@ -294,24 +291,12 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
         run = RetryRun(source(), name, clock.now(), guard, admission.ticket)
     else:
         run = begin(source, name, None)
-    options = run.strategies()
-    if guard is not None:
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        async for manager in tenacity.AsyncRetrying(sleep=clock.apause, **options):
+        async for manager in run.loop(is_async=True, before=before):
             yield Attempt(manager, guard, run.ticket)
-    except Stopped:
-        error = run.error
-        assert error is not None  # noqa: S101 - a retry is only asked for after a failure
-        run.failed(error)
-        raise error from None
     except BaseException as exc:
-        run.failed(exc)
+        block_failed(run, exc)
         raise
     if run.attempts > 1:
         run.succeeded()
