@@ -43,7 +43,7 @@ class Expiry:
     """Cancel the running task once ``seconds`` have passed, unless disarmed first.
 
     Cheaper than ``asyncio.timeout`` on the happy path, and the cancellation it causes comes
-    out as a `TimeoutError` saying so (`translate`). Short timeouts get a loop timer of their
+    out as a `TimeoutError` saying so (`reraise`). Short timeouts get a loop timer of their
     own; long ones (a deadline tens of seconds away) share one timer per 50 ms slot of the
     loop's clock, so arming and disarming are a set insert and a set discard.
     """
@@ -51,11 +51,10 @@ class Expiry:
     __slots__ = ("cancelling", "fired", "handle", "seconds", "slot", "task")
 
     def __init__(self, seconds: float) -> None:
-        task: Any = asyncio.current_task()
-        self.task = task
+        self.task: Any = asyncio.current_task()
         self.seconds = seconds
         self.fired = False
-        self.cancelling: int = task.cancelling()
+        self.cancelling = 0
         self.handle: asyncio.TimerHandle | None = None
         self.slot: set[Expiry] | None = None
         loop = asyncio.get_running_loop()
@@ -65,8 +64,9 @@ class Expiry:
             _wheel(loop).add(self, loop.time() + seconds)
 
     def fire(self) -> None:
-        """Time is up: cancel the task."""
+        """Time is up: cancel the task (counting the cancellations already asked for)."""
         self.fired = True
+        self.cancelling = self.task.cancelling()
         self.task.cancel()
 
     def disarm(self) -> None:
@@ -115,10 +115,16 @@ class _Wheel:
 _WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
 
 
+_LAST: list[_Wheel] = []  # the wheel used last: most programs run one loop
+
+
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
+    if _LAST and _LAST[0].loop is loop:
+        return _LAST[0]
     found = _WHEELS.get(loop)
     if found is None:
         found = _WHEELS[loop] = _Wheel(loop)
+    _LAST[:] = [found]
     return found
 
 
