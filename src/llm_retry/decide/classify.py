@@ -6,6 +6,7 @@ attempt's outcome: whether to retry, which rule said so and why, and what the se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -168,6 +169,14 @@ def _soft_capped(hint: ServerHint, policy: Policy) -> ServerHint:
     return ServerHint(ignored=(*hint.ignored, why))
 
 
+def _hint(headers: Mapping[str, str] | None, now: float) -> ServerHint:
+    """The server's wait hint, or none (with why) when reading the headers raises."""
+    try:
+        return server_hint(headers, now=now)
+    except Exception as exc:  # noqa: BLE001 - a user's headers mapping may raise anything
+        return ServerHint(ignored=(f"headers unreadable: {type(exc).__name__}",))
+
+
 def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
     """Classify an attempt's outcome under ``policy``.
 
@@ -186,11 +195,7 @@ def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
         return _invalid_result(outcome, policy)
     info = error_info(outcome)
     matched, rule, code = _match(info, outcome, policy)
-    hint = (
-        _soft_capped(server_hint(info.headers, now=now), policy)
-        if isinstance(rule, Retry)
-        else NO_HINT
-    )
+    hint = _soft_capped(_hint(info.headers, now), policy) if isinstance(rule, Retry) else NO_HINT
     return Decision(
         action=rule.action,
         rule=rule,

@@ -257,6 +257,9 @@ class Policy:
             from a rate-limit reset header (a softer hint) is dropped instead.
         retry_after: honour server wait hints at all (the ``test`` profiles turn this off so
             that nothing waits).
+        retry_nested: also retry an error that an inner ``@llm_retry`` (in a function this one
+            calls) already gave up on. Off by default: retrying at every layer multiplies the
+            requests (3 attempts at each of 4 layers make 81).
     """
 
     name: str = "custom"
@@ -270,6 +273,7 @@ class Policy:
     backoff: Backoff = Backoff()
     max_retry_after: float = 120.0
     retry_after: bool = True
+    retry_nested: bool = False
 
     def __post_init__(self) -> None:
         for table, key in _TABLES.items():
@@ -288,6 +292,10 @@ class Policy:
         )
         if not isinstance(self.retry_after, bool):
             raise PolicyError(f"Policy.retry_after must be true or false, not {self.retry_after!r}")
+        if not isinstance(self.retry_nested, bool):
+            raise PolicyError(
+                f"Policy.retry_nested must be true or false, not {self.retry_nested!r}"
+            )
 
     def __hash__(self) -> int:
         tables = tuple(tuple(getattr(self, t).items()) for t in _TABLES)

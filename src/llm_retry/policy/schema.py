@@ -160,6 +160,7 @@ def _settings(partial: bool) -> dict[str, Check]:
         "attempts": _whole,
         "max_retry_after": _number(),
         "retry_after": _flag,
+        "retry_nested": _flag,
         "backoff": _BACKOFF,
         "statuses": _rules(status_key, rule),
         "codes": _rules(lambda key: key, rule),
@@ -265,7 +266,7 @@ def build_policy(name: str, settings: Mapping[str, Any], source: str, profile: s
         raise PolicyError(f"{source}: profile {profile} (after merging): {exc}") from None
     kwargs: dict[str, Any] = {
         key: settings[key]
-        for key in ("attempts", "max_retry_after", "retry_after")
+        for key in ("attempts", "max_retry_after", "retry_after", "retry_nested")
         if key in settings
     }
     if "backoff" in settings:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_retry import sdk
 from llm_retry.decide.classify import Decision, classify
+from llm_retry.decide.marks import add_note, attach, attached, text
 from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
@@ -138,16 +139,17 @@ class Verdict:
 
 def verdict(exc: BaseException) -> Verdict | None:
     """The verdict a `RetryRun` left on ``exc`` when it gave up on it, if any."""
-    found = getattr(exc, _VERDICT, None)
+    found = attached(exc, _VERDICT)
     return found if isinstance(found, Verdict) else None
 
 
-def add_note(exc: BaseException, note: str) -> None:
-    """PEP 678 ``add_note``, with the same ``__notes__`` list on Python 3.10."""
-    if hasattr(exc, "add_note"):
-        exc.add_note(note)
-    else:  # pragma: no cover - Python 3.10
-        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+def nested_give_up(decision: Decision, inner: Verdict) -> str:
+    """Why an error an inner ``@llm_retry`` already gave up on is not retried again here."""
+    return (
+        f"not retried: {decision.describe()}; an inner @llm_retry already gave up on it "
+        f"({inner.reason}), and retrying at one layer only is the default "
+        "(retry_nested=True retries it here too)"
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -225,6 +227,9 @@ class RetryRun:
         self.decision = decision
         self.error = exc
         step = next_step(decision, self.policy, attempt=self.attempts, rand=random.random())
+        inner = verdict(exc)  # an inner @llm_retry (in a called function) gave up on it
+        if inner is not None and isinstance(step, Wait) and not self.policy.retry_nested:
+            step = GiveUp(nested_give_up(decision, inner))
         self._attempt_failed(exc, decision)
         self.step = held_back(step, exc, decision, self.name, self.policy.name)
         if self.guard is not None:
@@ -270,7 +275,7 @@ class RetryRun:
         )
         add_note(exc, f"llm-retry [{self.policy.name}]: {summary}")
         decision = self.decision
-        setattr(exc, _VERDICT, Verdict(decision, step.reason))
+        attach(exc, _VERDICT, Verdict(decision, step.reason))
         emit(
             "llm_retry.gave_up",
             "warning",
@@ -321,7 +326,7 @@ class RetryRun:
             fix=getattr(rule, "fix", None) or None,
             request_id=decision.request_id,
             ignored_headers=list(decision.hint.ignored) or None,
-            message=str(exc)[:_MESSAGE_CHARS],
+            message=text(exc)[:_MESSAGE_CHARS],
             chunks=resumed.delivered if resumed is not None and resumed.delivered else None,
             billing=billed,
             billed_attempts=self.tally.billed or None,
