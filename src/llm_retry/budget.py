@@ -40,6 +40,7 @@ from .decide.retry_budget import Limit, RetryBudget
 from .errors import PolicyError
 from .events import emit
 from .policy.presets import PROFILES, current_profile, get_preset
+from .policy.values import MAX_SECONDS, check_number
 from .run import clock as _clock
 from .run.engine import GUARD, current_guard
 from .run.keys import KeyThrottle, default_store, key_throttle, retry_budget
@@ -76,10 +77,8 @@ def attempt_timeout() -> float | None:
 
 
 def _positive(name: str, value: object, *, zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise PolicyError(f"budget {name} must be a number, not {value!r}")
-    if value < 0 or (value == 0 and not zero):
-        raise PolicyError(f"budget {name} must be {'>= 0' if zero else '> 0'}, not {value!r}")
+    limit = math.inf if zero else MAX_SECONDS  # the rates may be any number, durations a year
+    check_number(f"budget {name}", value, maximum=limit, positive=not zero)
 
 
 @dataclass(frozen=True, slots=True)

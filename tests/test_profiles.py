@@ -1,0 +1,83 @@
+"""Profiles: any name a preset file defines, and an unknown name is never silent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pytest
+
+from llm_retry import PolicyError, llm_retry, load_preset, use_profile
+from llm_retry.presets import PROFILES, current_profile, get_preset
+from llm_retry.testing import Reply, capture_events, no_wait
+
+
+@pytest.fixture
+def staging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user preset folder whose ``mine.toml`` defines a ``staging`` profile."""
+    (tmp_path / "mine.toml").write_text(
+        'attempts = 4\n[statuses]\n503 = "retry"\n[profiles.staging]\nattempts = 2\n'
+    )
+    monkeypatch.setenv("LLM_RETRY_POLICIES", str(tmp_path))
+    return tmp_path
+
+
+def test_a_preset_file_may_define_any_profile(staging):
+    """``[profiles.staging]`` is a profile: use_profile accepts it, the file's overlay applies."""
+    assert get_preset("mine").profiles == (*PROFILES, "staging")
+    assert load_preset("mine", "staging").attempts == 2
+    with use_profile("staging"):
+        assert current_profile() == "staging"
+        assert load_preset("mine").attempts == 2
+        assert load_preset("openai").attempts == load_preset("openai", "prod").attempts
+
+
+@pytest.mark.parametrize(("name", "suggestion"), [("Prod", "prod"), ("tset", "test")])
+def test_use_profile_with_an_unknown_name_says_did_you_mean(name, suggestion):
+    """A mistyped name in code fails at once, with the closest known name."""
+    with pytest.raises(
+        PolicyError, match=f"unknown profile '{name}' \\(did you mean '{suggestion}'"
+    ):
+        use_profile(name)
+    with pytest.raises(PolicyError, match="did you mean"):
+        load_preset("openai", name)
+
+
+def test_unknown_environment_profile_warns_once_and_keeps_retrying(server, gpt, monkeypatch):
+    """``LLM_RETRY_PROFILE=Prod`` used to turn retries off silently; now: base rules, one event."""
+    server.default = Reply(503)
+    monkeypatch.setenv("LLM_RETRY_PROFILE", "Prod")
+
+    @llm_retry(preset="openai")
+    def ask() -> None:
+        gpt.models.list()
+
+    with no_wait(), capture_events() as events:
+        for _ in range(2):
+            with pytest.raises(openai.InternalServerError):
+                ask()
+    warned = [e for e in events if e["event"] == "llm_retry.profile_unknown"]
+    assert len(warned) == 1
+    assert warned[0]["profile"] == "Prod"
+    assert "did you mean 'prod'" in warned[0]["problem"]
+    assert "LLM_RETRY_PROFILE" in warned[0]["problem"]
+    assert len(server.requests) == 2 * load_preset("openai", "prod").attempts
+    assert any(e["event"] == "llm_retry.retry_scheduled" for e in events)
+
+
+def test_unknown_environment_profile_uses_the_base_settings(staging, monkeypatch):
+    """Under a name no file defines, a preset is its top-level settings, without overlays."""
+    monkeypatch.setenv("LLM_RETRY_PROFILE", "staginng")
+    with capture_events() as events:
+        assert load_preset("mine").attempts == 4
+    assert "did you mean 'staging'" in events[0]["problem"]
+
+
+def test_every_profile_a_file_defines_is_validated(tmp_path, monkeypatch):
+    """A file is only valid if each of its profiles builds, its own ones included."""
+    (tmp_path / "bad.toml").write_text("[profiles.canary]\nbackoff = { base = -1 }\n")
+    monkeypatch.setenv("LLM_RETRY_POLICIES", str(tmp_path))
+    with pytest.raises(
+        PolicyError, match=r"bad\.toml: profiles\.canary\.backoff\.base: must be >= 0"
+    ):
+        get_preset("bad")
