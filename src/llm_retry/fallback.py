@@ -37,7 +37,7 @@ from .budget import remaining
 from .decide.adapters import error_info
 from .decide.classify import _type_name as type_name  # how events name exception types
 from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
-from .events import emit
+from .events import emit, redact, secret_name
 from .run.engine import Verdict, add_note, verdict
 
 __all__ = ["fallback"]
@@ -50,6 +50,13 @@ Trigger = str | type[BaseException]
 def _name(func: Callable[..., Any]) -> str:
     target = getattr(func, "__func__", func)
     return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+
+
+def _label(param: str, value: object, number: int, of: int) -> str:
+    """How notes and events name the alternative ``param=value``: a secret by its position."""
+    if secret_name(param):
+        return f"{param}=*** ({number} of {of})"
+    return str(redact(f"{param}={value!r}"))
 
 
 def _labels(exc: BaseException, found: Verdict | None) -> set[str]:
@@ -174,9 +181,10 @@ class _Fallback:
             values = values[values.index(given) :] if given in values else [given, *values]
         return [
             _Step(
-                f"{self.param}={value!r}", partial(wrapped, *args, **{**kwargs, self.param: value})
+                _label(self.param, value, number, len(values)),
+                partial(wrapped, *args, **{**kwargs, self.param: value}),
             )
-            for value in values
+            for number, value in enumerate(values, 1)
         ]
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:

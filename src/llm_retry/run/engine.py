@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_retry import sdk
 from llm_retry.decide.classify import Decision, classify
-from llm_retry.decide.marks import add_note, attach, attached, text
+from llm_retry.decide.marks import add_note, attach, attached, summary
 from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
@@ -326,7 +326,7 @@ class RetryRun:
             fix=getattr(rule, "fix", None) or None,
             request_id=decision.request_id,
             ignored_headers=list(decision.hint.ignored) or None,
-            message=text(exc)[:_MESSAGE_CHARS],
+            message=summary(exc, _MESSAGE_CHARS),
             chunks=resumed.delivered if resumed is not None and resumed.delivered else None,
             billing=billed,
             billed_attempts=self.tally.billed or None,
