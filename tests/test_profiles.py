@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import openai
 import pytest
 
-from llm_retry import PolicyError, llm_retry, load_preset, use_profile
+from llm_retry import CircuitOpenError, PolicyError, circuit, llm_retry, load_preset, use_profile
 from llm_retry.presets import PROFILES, current_profile, get_preset
 from llm_retry.testing import Reply, capture_events, no_wait
 
@@ -81,3 +82,30 @@ def test_every_profile_a_file_defines_is_validated(tmp_path, monkeypatch):
         PolicyError, match=r"bad\.toml: profiles\.canary\.backoff\.base: must be >= 0"
     ):
         get_preset("bad")
+
+
+def test_a_profile_of_ones_own_can_turn_on_circuit_rate_tracking(tmp_path, monkeypatch):
+    """``[profiles.staging.circuit]`` with a failure rate opens the circuit under staging."""
+    (tmp_path / "mine.toml").write_text(
+        '[statuses]\n503 = "retry"\n[circuit]\nfailures = 100\n'
+        "[profiles.staging.circuit]\nfailure_rate = 0.5\nwindow = 4\nmin_calls = 4\n"
+    )
+    monkeypatch.setenv("LLM_RETRY_POLICIES", str(tmp_path))
+    outcomes = iter([None, Down(), None, Down()])
+
+    @circuit("mine-rate", preset="mine")
+    def call() -> None:
+        error = next(outcomes)
+        if error is not None:
+            raise error
+
+    with use_profile("staging"):
+        for _ in range(4):
+            with contextlib.suppress(Down):
+                call()
+        with pytest.raises(CircuitOpenError):
+            call()
+
+
+class Down(Exception):
+    status_code = 503

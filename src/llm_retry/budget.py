@@ -39,7 +39,7 @@ import wrapt
 from .decide.retry_budget import Limit, RetryBudget
 from .errors import PolicyError
 from .events import emit
-from .policy.presets import PROFILES, current_profile, get_preset
+from .policy.presets import current_profile, get_preset
 from .policy.values import MAX_SECONDS, check_number
 from .run import clock as _clock
 from .run.engine import GUARD, current_guard
@@ -160,7 +160,7 @@ class Budget:
         if isinstance(self._key, str):
             self._fixed = key_throttle(self.store, self._key)
         self._cache: dict[str, BudgetSettings] = {}
-        for profile in PROFILES if preset is not None else ():
+        for profile in get_preset(preset).profiles if preset is not None else ():
             self._settings_for(profile)  # a typo fails at decoration time
         if preset is None:
             self._cache[""] = BudgetSettings.from_mapping(self._overrides)
