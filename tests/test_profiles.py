@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from llm_retry import CircuitOpenError, PolicyError, circuit, llm_retry, load_preset, use_profile
+from llm_retry.policy.timeouts import timeouts
 from llm_retry.presets import PROFILES, current_profile, get_preset
 from llm_retry.testing import Reply, capture_events, no_wait
 
@@ -109,3 +110,10 @@ def test_a_profile_of_ones_own_can_turn_on_circuit_rate_tracking(tmp_path, monke
 
 class Down(Exception):
     status_code = 503
+
+
+def test_timeouts_check_an_explicit_profile():
+    """``timeouts(profile="Prod")`` is a typo in code: it raises like ``load_preset``."""
+    assert timeouts("deepseek", profile="dev").read > 0
+    with pytest.raises(PolicyError, match="did you mean 'prod'"):
+        timeouts("deepseek", profile="Prod")

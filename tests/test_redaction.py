@@ -122,7 +122,7 @@ def test_a_secret_at_the_cut_is_redacted_whole():
 
 
 @pytest.mark.parametrize("shape", CORPUS)
-def test_each_shape_is_redacted_in_stdlib_logging(shape, caplog):
+def test_each_shape_is_redacted_in_stdlib_logging(shape, caplog, unconfigured_structlog):
     """Without a structlog configuration the events go to ``logging``: redacted there too."""
     text, secret = CORPUS[shape]
     with caplog.at_level(logging.INFO, logger="llm_retry"), no_wait(), pytest.raises(RuntimeError):
@@ -133,7 +133,7 @@ def test_each_shape_is_redacted_in_stdlib_logging(shape, caplog):
         assert secret not in json.dumps(getattr(record, "llm_retry", {}))
 
 
-def test_each_shape_is_redacted_in_structlog_json():
+def test_each_shape_is_redacted_in_structlog_json(unconfigured_structlog):
     """Rendered by structlog's JSONRenderer, no line holds a secret."""
     out = io.StringIO()
     structlog.configure(
@@ -141,12 +141,9 @@ def test_each_shape_is_redacted_in_structlog_json():
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    try:
-        for text, _ in CORPUS.values():
-            with no_wait(), pytest.raises(RuntimeError):
-                _failing(text)()
-    finally:
-        structlog.reset_defaults()
+    for text, _ in CORPUS.values():
+        with no_wait(), pytest.raises(RuntimeError):
+            _failing(text)()
     lines = out.getvalue().splitlines()
     assert len(lines) >= 3 * len(CORPUS)
     for line in lines:

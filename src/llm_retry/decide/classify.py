@@ -87,7 +87,7 @@ class Decision:
 
 def _type_name(exc: BaseException) -> str:
     cls = type(exc)
-    top = cls.__module__.partition(".")[0]
+    top = str(getattr(cls, "__module__", None) or "?").partition(".")[0]
     return cls.__name__ if top == "builtins" else f"{top}.{cls.__name__}"
 
 
