@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import openai
 import pytest
 
 from llm_retry import CircuitOpenError, PolicyError, circuit, llm_retry, load_preset, use_profile
+from llm_retry.cli import main
 from llm_retry.policy.timeouts import timeouts
 from llm_retry.presets import PROFILES, current_profile, get_preset
 from llm_retry.testing import Reply, capture_events, no_wait
@@ -117,3 +119,18 @@ def test_timeouts_check_an_explicit_profile():
     assert timeouts("deepseek", profile="dev").read > 0
     with pytest.raises(PolicyError, match="did you mean 'prod'"):
         timeouts("deepseek", profile="Prod")
+
+
+def test_cli_validates_and_lists_a_files_own_profiles(tmp_path, monkeypatch, capsys):
+    """``llm-retry validate`` builds the file's own profiles; ``presets`` lists them."""
+    bad = tmp_path / "canary.toml"
+    bad.write_text("[profiles.canary.statuses.404]\nattempts = 2\n")
+    assert main(["validate", str(bad)]) == 1
+    assert "profile canary (after merging): statuses.404.action" in capsys.readouterr().out
+    bad.unlink()
+    (tmp_path / "mine.toml").write_text("[profiles.staging]\nattempts = 2\n")
+    monkeypatch.setenv("LLM_RETRY_POLICIES", str(tmp_path))
+    assert main(["presets", "--json"]) == 0
+    listed = {p["name"]: p["profiles"] for p in json.loads(capsys.readouterr().out)["presets"]}
+    assert listed["mine"] == ["dev", "test", "prod", "staging"]
+    assert listed["openai"] == ["dev", "test", "prod"]

@@ -27,6 +27,7 @@ def _preset_entries() -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"name": name, "source": source, "profiles": list(PROFILES)}
         try:
             entry["description"] = get_preset(name).description
+            entry["profiles"] = list(get_preset(name).profiles)
         except PolicyError as exc:
             entry["description"] = ""
             entry["error"] = str(exc)
@@ -87,7 +88,7 @@ def validate_file(path: str) -> list[str]:
         return [str(exc)]
     preset = Preset(Path(path).stem, path, str(data.get("description", "")), data)
     failing: dict[str, list[str]] = {}
-    for profile in PROFILES:
+    for profile in preset.profiles:
         try:
             preset.policy(profile)
         except PolicyError as exc:

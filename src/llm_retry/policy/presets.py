@@ -57,7 +57,7 @@ _lock = threading.Lock()
 _presets: dict[str, Preset] = {}
 _policies: dict[tuple[str, str], Policy] = {}
 _known: list[tuple[str, ...]] = []  # every profile name any preset file defines, once computed
-_warned: set[str] = set()  # unknown LLM_RETRY_PROFILE names already reported
+_checked: set[str] = set()  # LLM_RETRY_PROFILE names already checked (and reported if unknown)
 
 
 def known_profiles() -> tuple[str, ...]:
@@ -98,12 +98,12 @@ def check_profile(name: str) -> str:
 def _warn_unknown(name: str) -> None:
     """Report a mistyped ``LLM_RETRY_PROFILE`` once per name: calls use the base settings."""
     problem = _unknown(name, f" (from {PROFILE_ENV})")
-    if problem is None or name in _warned:
-        return
     with _lock:
-        if name in _warned:
+        if name in _checked:
             return
-        _warned.add(name)
+        _checked.add(name)
+    if problem is None:
+        return
     emit(
         "llm_retry.profile_unknown",
         "warning",
@@ -122,7 +122,7 @@ def current_profile() -> str:
     if _profile_override is not None:
         return _profile_override
     name = os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
-    if name not in PROFILES and name not in _warned:
+    if name not in PROFILES and name not in _checked:
         _warn_unknown(name)
     return name
 
@@ -254,7 +254,7 @@ def clear_cache() -> None:
         _presets.clear()
         _policies.clear()
         _known.clear()
-        _warned.clear()
+        _checked.clear()
 
 
 def preset_source(name: str, overrides: Mapping[str, Any]) -> Callable[[], Policy]:
