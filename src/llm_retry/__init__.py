@@ -10,6 +10,7 @@ Decorate the functions that already call an SDK::
 
 from __future__ import annotations
 
+from .block import retrying
 from .budget import attempt_timeout, budget, remaining
 from .circuit import Circuit, CircuitSnapshot, circuit
 from .errors import (
@@ -46,6 +47,7 @@ __all__ = [
     "llm_retry",
     "load_preset",
     "remaining",
+    "retrying",
     "timeouts",
     "use_profile",
 ]

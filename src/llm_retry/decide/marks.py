@@ -11,7 +11,7 @@ So nothing here may fail on an odd exception: one whose ``__str__`` raises, a fr
   written with ``object.__setattr__`` (a frozen dataclass's ``__setattr__`` is not called).
 - `add_note`: PEP 678 ``add_note`` when it works, else the same note list written directly
   (a tuple of notes becomes a list with the same notes first); notes are redacted.
-- `text`: ``str(exc)``, or a description when ``__str__`` raises; `summary`: that, redacted
+- `text`: ``str(exc)``, or a description when ``__str__`` raises; `brief`: that, redacted
   before it is cut short, so that no secret is cut in half where redaction cannot see it.
 - `attr`: ``getattr(obj, name, None)`` for any failure of the attribute, not only
   ``AttributeError``.
@@ -27,7 +27,7 @@ from typing import Any
 
 from llm_retry.events import redact
 
-__all__ = ["add_note", "attach", "attached", "attr", "summary", "text"]
+__all__ = ["add_note", "attach", "attached", "attr", "brief", "text"]
 
 _lock = threading.RLock()  # reentrant: a weak reference's callback may run under it
 _records: dict[int, tuple[weakref.ref[BaseException], dict[str, object]]] = {}
@@ -49,7 +49,7 @@ def text(exc: BaseException) -> str:
         return f"<{type(exc).__name__}: str() raised {type(problem).__name__}>"
 
 
-def summary(exc: BaseException, limit: int) -> str:
+def brief(exc: BaseException, limit: int) -> str:
     """`text` of ``exc``, redacted, then cut to ``limit`` characters (no secret cut in half)."""
     return str(redact(text(exc)[: limit * 10]))[:limit]
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_retry import sdk
 from llm_retry.decide.classify import Decision, classify
-from llm_retry.decide.marks import add_note, attach, attached, summary
+from llm_retry.decide.marks import add_note, attach, attached, brief
 from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
@@ -43,8 +43,6 @@ __all__ = [
     "areplay",
     "current_guard",
     "replay",
-    "reset_guard",
-    "use_guard",
     "verdict",
 ]
 
@@ -97,6 +95,12 @@ class Admission:
 class Guard(Protocol):
     """What the retry drivers consult while a scope (``@budget``) is active."""
 
+    deadline: float
+    """When the scope's time is up, on the active monotonic clock (``inf`` without one)."""
+    passive: bool
+    """``admit`` would only check the deadline and ``settle`` do nothing: the drivers may skip
+    both for an attempt they start before the deadline."""
+
     def admit(self, name: str, attempt: int, held: object) -> Admission:
         """Before attempt number ``attempt`` is sent (``held``: the ticket of a previous ask)."""
 
@@ -117,16 +121,6 @@ GUARD: ContextVar[Guard | None] = ContextVar("llm_retry_guard", default=None)
 """The active guard; scopes ``set`` it for a call's duration and ``reset`` it with the token."""
 current_guard = GUARD.get
 """The active guard, or ``None`` (the common case: one context variable read)."""
-
-
-def use_guard(guard: Guard | None) -> Token[Guard | None]:
-    """Make ``guard`` the active guard in this context; reset with the returned token."""
-    return GUARD.set(guard)
-
-
-def reset_guard(token: Token[Guard | None]) -> None:
-    """Restore the guard that was active before `use_guard` returned ``token``."""
-    GUARD.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +320,7 @@ class RetryRun:
             fix=getattr(rule, "fix", None) or None,
             request_id=decision.request_id,
             ignored_headers=list(decision.hint.ignored) or None,
-            message=summary(exc, _MESSAGE_CHARS),
+            message=brief(exc, _MESSAGE_CHARS),
             chunks=resumed.delivered if resumed is not None and resumed.delivered else None,
             billing=billed,
             billed_attempts=self.tally.billed or None,
