@@ -18,7 +18,6 @@ name, and calls go on under the presets' base settings (see docs/presets.md for 
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -82,7 +81,10 @@ def _unknown(name: object, origin: str = "") -> str | None:
         return None
     text = str(name)
     close = [k for k in known if k.lower() == text.lower()]
-    close = close or difflib.get_close_matches(text, known, n=1, cutoff=0.6)
+    if not close:
+        import difflib  # noqa: PLC0415 - only for a name that is already wrong
+
+        close = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown profile {text!r}{origin}{hint}; known: {', '.join(known)}"
 
