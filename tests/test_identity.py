@@ -21,7 +21,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llm_retry import Fail, Policy, Retry, budget, circuit, llm_retry
+from llm_retry import Fail, Policy, Retry, budget, circuit, fallback, llm_retry
 from llm_retry.testing import (
     anthropic_error,
     capture_events,
@@ -195,12 +195,15 @@ class LazyClient:
 
 
 def _stacked(func: Callable[..., Any], stack: str, retry: dict[str, Any]) -> Callable[..., Any]:
-    """``func`` under ``@llm_retry`` alone, over a circuit, under a budget, or called by another."""
+    """``func`` under ``@llm_retry`` alone, over a circuit, under a budget, under a fallback to
+    itself, or called by another decorated function."""
     if stack == "circuit":
         func = circuit(f"identity-{next(_circuits)}", failures=10**6)(func)
     wrapped = llm_retry(**retry)(func)
     if stack == "budget":
         wrapped = budget(total=600)(wrapped)
+    if stack == "fallback":
+        wrapped = fallback(func, on=(Exception,))(wrapped)
     if stack == "nested":
         inner = wrapped
         if asyncio.iscoroutinefunction(func):
@@ -305,7 +308,7 @@ def test_lazy_client_property_does_not_replace_the_error():
 @given(
     shape=st.sampled_from(sorted(SHAPES)),
     policy=st.sampled_from(sorted(POLICIES)),
-    stack=st.sampled_from(["plain", "circuit", "budget", "nested"]),
+    stack=st.sampled_from(["plain", "circuit", "budget", "fallback", "nested"]),
     lazy=st.booleans(),
     run_async=st.booleans(),
 )
