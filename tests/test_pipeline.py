@@ -21,6 +21,7 @@ from llm_retry import (
     llm_retry,
     remaining,
 )
+from llm_retry.decide import classify as classify_module
 from llm_retry.run.pipeline import Pipelined
 from llm_retry.testing import capture_events, no_wait
 
@@ -142,3 +143,21 @@ def test_stacked_methods_bind_once():
     with no_wait():
         assert client.ask("x") == "ok x"
     assert client.calls.calls == 2
+
+
+def test_a_failure_is_classified_once_for_the_circuit_and_the_retry(monkeypatch):
+    """The circuit below the retry and the retry loop share one Decision per failure."""
+    seen: list[object] = []
+    real = classify_module._classify
+
+    def counting(outcome: object, policy: object, now: float) -> object:
+        seen.append(outcome)
+        return real(outcome, policy, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(classify_module, "_classify", counting)
+    first, second = HTTPError(503), HTTPError(503)
+    call = flaky(first, second)
+    decorated = llm_retry(preset="deepseek")(circuit("p-once", preset="deepseek")(call))
+    with no_wait():
+        assert decorated() == "ok"
+    assert seen == [first, second]

@@ -11,7 +11,7 @@ import asyncio
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import tenacity
 
@@ -22,6 +22,7 @@ from .drivers import (
     PolicySource,
     Stopped,
     begin,
+    block_failed,
     ended,
     resolve,
     stop_retries,
@@ -73,15 +74,11 @@ class Expiry:
         elif self.slot is not None:
             self.slot.discard(self)
 
-    def translate(self, exc: BaseException) -> BaseException:
-        """What to raise for ``exc``: a `TimeoutError` if this expiry caused it."""
-        if not self.fired or not isinstance(exc, asyncio.CancelledError):
-            return exc
-        if self.task.uncancel() > self.cancelling:  # cancelled from outside as well
-            return exc
-        error = TimeoutError(f"attempt cancelled after its {self.seconds:.3g} s timeout")
-        error.__cause__ = exc
-        return error
+    def reraise(self, exc: asyncio.CancelledError) -> NoReturn:
+        """Raise ``exc`` on, or a `TimeoutError` in its place if this expiry caused it."""
+        if not self.fired or self.task.uncancel() > self.cancelling:  # not ours, or not only
+            raise exc
+        raise TimeoutError(f"attempt cancelled after its {self.seconds:.3g} s timeout") from exc
 
 
 EXPIRES = sys.version_info >= (3, 11)
@@ -130,10 +127,7 @@ async def timed(awaitable: Awaitable[Any], timeout: float) -> Any:
         try:
             return await awaitable
         except asyncio.CancelledError as exc:
-            error = expiry.translate(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            expiry.reraise(exc)
         finally:
             expiry.disarm()
     try:  # pragma: no cover - Python 3.10
@@ -223,7 +217,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
 
     # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
     # branches a helper coroutine would otherwise hold.
-    async def segment(  # noqa: PLR0912, PLR0915
+    async def segment(  # noqa: PLR0912
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -250,10 +244,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
                             try:
                                 result = await wrapped(*args, **kwargs)
                             except asyncio.CancelledError as exc:
-                                error = expiry.translate(exc)
-                                if error is exc:
-                                    raise
-                                raise error from exc
+                                expiry.reraise(exc)
                             finally:
                                 expiry.disarm()
                     except Exception as exc:  # noqa: BLE001 - the policy decides
@@ -302,13 +293,8 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
     try:
         async for manager in tenacity.AsyncRetrying(sleep=clock.apause, **options):
             yield Attempt(manager, guard, run.ticket)
-    except Stopped:
-        error = run.error
-        assert error is not None  # noqa: S101 - a retry is only asked for after a failure
-        run.failed(error)
-        raise error from None
     except BaseException as exc:
-        run.failed(exc)
+        block_failed(run, exc)
         raise
     if run.attempts > 1:
         run.succeeded()

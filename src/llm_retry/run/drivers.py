@@ -33,6 +33,7 @@ __all__ = [
     "Stopped",
     "attempts",
     "begin",
+    "block_failed",
     "drive",
     "ended",
     "resolve",
@@ -221,13 +222,18 @@ def attempts(source: PolicySource, name: str) -> Iterator[Attempt]:
     try:
         for manager in tenacity.Retrying(sleep=clock.pause, **options):
             yield Attempt(manager, guard, run.ticket)
-    except Stopped:
+    except BaseException as exc:
+        block_failed(run, exc)
+        raise
+    if run.attempts > 1:
+        run.succeeded()
+
+
+def block_failed(run: RetryRun, exc: BaseException) -> None:
+    """A block's loop ended with ``exc``: note it, or raise the last error if a guard stopped."""
+    if isinstance(exc, Stopped):
         error = run.error
         assert error is not None  # noqa: S101 - a retry is only asked for after a failure
         run.failed(error)
         raise error from None
-    except BaseException as exc:
-        run.failed(exc)
-        raise
-    if run.attempts > 1:
-        run.succeeded()
+    run.failed(exc)

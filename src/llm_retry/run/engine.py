@@ -300,7 +300,7 @@ class RetryRun:
 
     def _attempt_failed(self, exc: Exception, decision: Decision) -> None:
         rule = decision.rule
-        billed = billing(exc)
+        billed = billing(exc, decision)
         self.tally.billed += billed == "billed"
         self.tally.may_bill += billed == "may_bill"
         resumed = stream_break(exc)
