@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import math
+import os
 import re
 from pathlib import Path
 
@@ -78,7 +79,15 @@ def test_utf8_bom_is_accepted(tmp_path, monkeypatch):
 def test_a_directory_named_like_a_preset(tmp_path, monkeypatch):
     """``mine.toml`` that is a folder: cannot read, naming it."""
     (tmp_path / "mine.toml").mkdir()
-    with pytest.raises(PolicyError, match=r"mine\.toml: cannot read"):
+    with pytest.raises(PolicyError, match=r"mine\.toml: cannot read: not a regular file"):
+        _load(tmp_path, monkeypatch)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_not_opened(tmp_path, monkeypatch):
+    """Opening a pipe would wait for a writer for ever: it is refused without opening it."""
+    os.mkfifo(tmp_path / "mine.toml")
+    with pytest.raises(PolicyError, match="not a regular file"):
         _load(tmp_path, monkeypatch)
 
 

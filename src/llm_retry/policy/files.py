@@ -1,7 +1,8 @@
 """Reading a preset file: any bytes give its text or a `PolicyError` naming the file.
 
 TOML files are UTF-8. A file saved as UTF-16 or latin-1 by an editor, a binary file dropped in
-an ``LLM_RETRY_POLICIES`` folder, a directory named ``x.toml``, an unreadable or huge file: each
+an ``LLM_RETRY_POLICIES`` folder, a directory or a named pipe called ``x.toml`` (opening a pipe
+would wait for a writer), an unreadable or huge file: each
 is reported as ``FILE: PROBLEM``, never as a ``UnicodeDecodeError`` or an ``OSError`` traceback.
 A UTF-8 byte-order mark (Windows Notepad writes one) is accepted and dropped.
 """
@@ -9,6 +10,7 @@ A UTF-8 byte-order mark (Windows Notepad writes one) is accepted and dropped.
 from __future__ import annotations
 
 import codecs
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +52,8 @@ def read_text(path: Path) -> str:
     """The text of the preset file at ``path``, read at most `MAX_FILE_BYTES` (+1) bytes."""
     source = str(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a folder, or a pipe that would block
+            raise PolicyError(f"{source}: cannot read: not a regular file")
         with path.open("rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
