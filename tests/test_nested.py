@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import pytest
 
-from llm_retry import Policy, PolicyError, llm_retry, load_preset
+from llm_retry import Policy, PolicyError, llm_retry, load_preset, retrying
 from llm_retry.testing import Reply, capture_events, no_wait
 
 
@@ -103,3 +103,18 @@ def test_retry_nested_in_policy_and_presets(tmp_path, monkeypatch):
     (tmp_path / "layered.toml").write_text("retry_nested = true\n[profiles.dev]\nattempts = 2\n")
     monkeypatch.setenv("LLM_RETRY_POLICIES", str(tmp_path))
     assert load_preset("layered", "dev").retry_nested is True
+
+
+def test_a_retrying_block_around_a_decorated_call_retries_at_one_layer(server, gpt):
+    """``retrying()`` shares the decision core: a decorated call's give-up is not retried."""
+    server.default = Reply(503)
+
+    @llm_retry(attempts=3)
+    def inner() -> None:
+        gpt.models.list()
+
+    with no_wait(), pytest.raises(openai.InternalServerError):
+        for attempt in retrying(attempts=3, name="block"):
+            with attempt:
+                inner()
+    assert len(server.requests) == 3
