@@ -113,8 +113,11 @@ def test_a_retrying_block_around_a_decorated_call_retries_at_one_layer(server, g
     def inner() -> None:
         gpt.models.list()
 
-    with no_wait(), pytest.raises(openai.InternalServerError):
+    def block() -> None:
         for attempt in retrying(attempts=3, name="block"):
             with attempt:
                 inner()
+
+    with no_wait(), pytest.raises(openai.InternalServerError):
+        block()
     assert len(server.requests) == 3
