@@ -187,11 +187,57 @@ _DOCS = st.dictionaries(
     st.recursive(_SCALARS, lambda inner: st.dictionaries(_KEYS, inner, max_size=4), max_leaves=8),
     max_size=5,
 ).map(lambda doc: "\n".join(f'"{k}" = {_toml_value(v)}' for k, v in doc.items()).encode())
+_NUMBER = st.one_of(
+    st.integers(min_value=-2, max_value=100),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, 0.5, 1e300, 10**30]),
+)
+_RULE = st.one_of(
+    st.sampled_from(["retry", "fail"]),
+    st.fixed_dictionaries(
+        {"action": st.sampled_from(["retry", "fail"])},
+        optional={
+            "attempts": _NUMBER,
+            "reason": st.text(max_size=5),
+            "backoff": st.fixed_dictionaries({}, optional={"base": _NUMBER, "cap": _NUMBER}),
+        },
+    ),
+)
+_SETTINGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "attempts": _NUMBER,
+        "max_retry_after": _NUMBER,
+        "retry_nested": st.booleans(),
+        "backoff": st.fixed_dictionaries(
+            {}, optional={"base": _NUMBER, "cap": _NUMBER, "multiplier": _NUMBER}
+        ),
+        "statuses": st.dictionaries(
+            st.sampled_from(["429", "5xx", "503", "600", "\u0664\u0662\u0669"]), _RULE, max_size=3
+        ),
+        "codes": st.dictionaries(st.sampled_from(["insufficient_quota", "x"]), _RULE, max_size=2),
+        "circuit": st.fixed_dictionaries(
+            {}, optional={"break_duration": _NUMBER, "failure_rate": _NUMBER, "failures": _NUMBER}
+        ),
+        "budget": st.fixed_dictionaries({}, optional={"total": _NUMBER, "retry_ratio": _NUMBER}),
+        "timeouts": st.fixed_dictionaries({}, optional={"request": _NUMBER}),
+    },
+)
+_SCHEMA_DOCS = st.builds(
+    lambda base, profiles: {**base, "profiles": profiles} if profiles else base,
+    _SETTINGS,
+    st.dictionaries(
+        st.sampled_from(["dev", "test", "prod", "staging", "on call"]), _SETTINGS, max_size=2
+    ),
+).map(lambda doc: "\n".join(f'"{k}" = {_toml_value(v)}' for k, v in doc.items()).encode())
+"""Documents shaped like the schema, with numbers that are sometimes inf, nan or huge."""
 _FILES = st.one_of(
     st.binary(max_size=200),
     st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
     _DOCS,
     _DOCS.map(lambda b: b.decode().encode("utf-16")),
+    _SCHEMA_DOCS,
+    _SCHEMA_DOCS,
 )
 
 
