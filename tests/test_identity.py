@@ -316,3 +316,13 @@ def test_whatever_is_raised_comes_out_as_itself(shape, policy, stack, lazy, run_
     """Any shape x policy x stack x call site, sync and async: the same object comes out."""
     exc = SHAPES[shape]()
     assert _outcome(exc, policy, stack, lazy, run_async) is exc
+
+
+def test_headers_that_raise_are_reported_not_raised():
+    """A 429 whose headers mapping raises on every read: retried by backoff, the reason shown."""
+    exc = WithAttrs(status_code=429, headers=HostileMapping())
+    with capture_events() as events:
+        assert _outcome(exc, "generic", "plain", lazy=False, run_async=False) is exc
+    failed = next(e for e in events if e["event"] == "llm_retry.attempt_failed")
+    assert failed["rule"] == "status 429"
+    assert failed["ignored_headers"] == ["headers unreadable: RuntimeError"]
