@@ -134,3 +134,7 @@ def test_cli_validates_and_lists_a_files_own_profiles(tmp_path, monkeypatch, cap
     listed = {p["name"]: p["profiles"] for p in json.loads(capsys.readouterr().out)["presets"]}
     assert listed["mine"] == ["dev", "test", "prod", "staging"]
     assert listed["openai"] == ["dev", "test", "prod"]
+    assert main(["show", "mine", "--profile", "staging", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["profile"] == "staging"
+    assert main(["show", "mine", "--profile", "stagin"]) == 2
+    assert "did you mean 'staging'" in capsys.readouterr().err
