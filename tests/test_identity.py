@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import dataclasses
 import itertools
 import sys
@@ -326,3 +327,75 @@ def test_headers_that_raise_are_reported_not_raised():
     failed = next(e for e in events if e["event"] == "llm_retry.attempt_failed")
     assert failed["rule"] == "status 429"
     assert failed["ignored_headers"] == ["headers unreadable: RuntimeError"]
+
+
+def _raiser(value: object) -> property:
+    def read(self: object) -> object:
+        raise RuntimeError("unreadable")
+
+    return property(read)
+
+
+_RAISES = object()  # a drawn attribute whose property raises
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+_ATTRS = {
+    "status_code": st.one_of(st.integers(-5, 700), st.text(max_size=4), st.none()),
+    "status": st.one_of(st.integers(-5, 700), st.none()),
+    "headers": st.one_of(
+        st.dictionaries(
+            st.sampled_from(["retry-after", "retry-after-ms", "x-ratelimit-reset-tokens", "x"]),
+            st.text(max_size=12),
+            max_size=3,
+        ),
+        st.just(HostileMapping()),
+        st.text(max_size=5),
+    ),
+    "body": _JSON,
+    "code": st.one_of(
+        st.text(max_size=12), st.sampled_from(["insufficient_quota", "overloaded_error"])
+    ),
+    "type": st.text(max_size=12),
+    "request_id": st.one_of(st.text(max_size=8), st.integers()),
+    "response": st.one_of(st.none(), st.just(HostileMapping()), st.integers()),
+    "request": st.one_of(st.none(), st.integers()),
+}
+
+
+@st.composite
+def _generated_exceptions(draw: st.DrawFn) -> BaseException:
+    """An exception class built from drawn attributes, some of them properties that raise."""
+    base = draw(st.sampled_from([Exception, ValueError, ConnectionError, TimeoutError, OSError]))
+    chosen = draw(st.lists(st.sampled_from(sorted(_ATTRS)), unique=True, max_size=5))
+    namespace: dict[str, Any] = {}
+    for name in chosen:
+        value = draw(st.one_of(_ATTRS[name], st.just(_RAISES)))
+        namespace[name] = _raiser(value) if value is _RAISES else value
+    if draw(st.booleans()):
+        namespace["__str__"] = StrRaises.__str__
+    if draw(st.booleans()):
+        namespace["__setattr__"] = SetattrRaises.__setattr__
+    cls = type("Generated", (base,), namespace)
+    exc: BaseException = cls("generated")
+    if draw(st.booleans()):
+        with contextlib.suppress(Exception):
+            object.__setattr__(exc, "__notes__", draw(st.sampled_from([("a",), "junk", ["b"]])))
+    return exc
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    exc=_generated_exceptions(),
+    policy=st.sampled_from(sorted(POLICIES)),
+    stack=st.sampled_from(["plain", "circuit", "budget", "fallback", "nested"]),
+    run_async=st.booleans(),
+)
+def test_generated_exceptions_come_out_as_themselves(exc, policy, stack, run_async):
+    """Exceptions assembled from drawn attributes (statuses, headers, bodies, codes, any of them
+    a property that raises; ``__str__`` or ``__setattr__`` that raise; odd notes)."""
+    assert _outcome(exc, policy, stack, lazy=False, run_async=run_async) is exc
