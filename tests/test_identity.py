@@ -329,7 +329,7 @@ def test_headers_that_raise_are_reported_not_raised():
     assert failed["ignored_headers"] == ["headers unreadable: RuntimeError"]
 
 
-def _raiser(value: object) -> property:
+def _raiser() -> property:
     def read(self: object) -> object:
         raise RuntimeError("unreadable")
 
@@ -375,7 +375,7 @@ def _generated_exceptions(draw: st.DrawFn) -> BaseException:
     namespace: dict[str, Any] = {}
     for name in chosen:
         value = draw(st.one_of(_ATTRS[name], st.just(_RAISES)))
-        namespace[name] = _raiser(value) if value is _RAISES else value
+        namespace[name] = _raiser() if value is _RAISES else value
     if draw(st.booleans()):
         namespace["__str__"] = StrRaises.__str__
     if draw(st.booleans()):
