@@ -121,3 +121,20 @@ def test_a_retrying_block_around_a_decorated_call_retries_at_one_layer(server, g
     with no_wait(), pytest.raises(openai.InternalServerError):
         block()
     assert len(server.requests) == 3
+
+
+def test_an_exception_object_raised_again_by_a_later_call_is_retried():
+    """A verdict left by an earlier call on a reused exception object does not hold it back."""
+    error = ConnectionError("reset")
+    calls = []
+
+    @llm_retry(attempts=2)
+    def flaky() -> None:
+        calls.append(1)
+        raise error
+
+    with no_wait():
+        for _ in range(2):
+            with pytest.raises(ConnectionError):
+                flaky()
+    assert len(calls) == 4

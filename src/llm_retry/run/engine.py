@@ -125,10 +125,15 @@ current_guard = GUARD.get
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Why llm-retry gave up on an error it raised, kept on the exception (for ``fallback``)."""
+    """Why llm-retry gave up on an error it raised, kept on the exception (for ``fallback``).
+
+    ``ended`` is when, on the active clock: an outer ``@llm_retry`` holds back only a verdict
+    given after its own call started, not one left by an earlier call on a reused exception.
+    """
 
     decision: Decision | None
     reason: str
+    ended: float = float("-inf")
 
 
 def verdict(exc: BaseException) -> Verdict | None:
@@ -137,9 +142,18 @@ def verdict(exc: BaseException) -> Verdict | None:
     return found if isinstance(found, Verdict) else None
 
 
-def nested_give_up(decision: Decision, inner: Verdict) -> str:
-    """Why an error an inner ``@llm_retry`` already gave up on is not retried again here."""
-    return (
+def nested_give_up(
+    exc: Exception, decision: Decision, start: float, policy: Policy
+) -> GiveUp | None:
+    """A give-up for ``exc`` if an inner ``@llm_retry`` gave up on it since ``start``, or ``None``.
+
+    ``start`` is when the outer call began: a verdict from before it was left by an earlier call
+    on an exception object raised again, and does not count.
+    """
+    inner = verdict(exc)
+    if inner is None or inner.ended <= start or policy.retry_nested:
+        return None
+    return GiveUp(
         f"not retried: {decision.describe()}; an inner @llm_retry already gave up on it "
         f"({inner.reason}), and retrying at one layer only is the default "
         "(retry_nested=True retries it here too)"
@@ -221,9 +235,9 @@ class RetryRun:
         self.decision = decision
         self.error = exc
         step = next_step(decision, self.policy, attempt=self.attempts, rand=random.random())
-        inner = verdict(exc)  # an inner @llm_retry (in a called function) gave up on it
-        if inner is not None and isinstance(step, Wait) and not self.policy.retry_nested:
-            step = GiveUp(nested_give_up(decision, inner))
+        held = nested_give_up(exc, decision, self.start, self.policy)
+        if held is not None and isinstance(step, Wait):  # retry at one layer only
+            step = held
         self._attempt_failed(exc, decision)
         self.step = held_back(step, exc, decision, self.name, self.policy.name)
         if self.guard is not None:
@@ -269,7 +283,7 @@ class RetryRun:
         )
         add_note(exc, f"llm-retry [{self.policy.name}]: {summary}")
         decision = self.decision
-        attach(exc, _VERDICT, Verdict(decision, step.reason))
+        attach(exc, _VERDICT, Verdict(decision, step.reason, _clock.now()))
         emit(
             "llm_retry.gave_up",
             "warning",
