@@ -11,9 +11,7 @@ import asyncio
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
-
-import tenacity
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import clock
 from .drivers import (
@@ -31,6 +29,9 @@ from .engine import Admission, Guard, RetryRun, areplay, current_guard
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
 
+if TYPE_CHECKING:
+    import tenacity
+
 __all__ = ["EXPIRES", "Expiry", "aattempts", "adrive", "aretry", "fused_async", "timed"]
 
 Call = Callable[..., Any]
@@ -41,7 +42,7 @@ class Expiry:
     """Cancel the running task once ``seconds`` have passed, unless disarmed first.
 
     Cheaper than ``asyncio.timeout`` on the happy path, and the cancellation it causes comes
-    out as a `TimeoutError` saying so (`translate`). Short timeouts get a loop timer of their
+    out as a `TimeoutError` saying so (`reraise`). Short timeouts get a loop timer of their
     own; long ones (a deadline tens of seconds away) share one timer per 50 ms slot of the
     loop's clock, so arming and disarming are a set insert and a set discard.
     """
@@ -49,11 +50,10 @@ class Expiry:
     __slots__ = ("cancelling", "fired", "handle", "seconds", "slot", "task")
 
     def __init__(self, seconds: float) -> None:
-        task: Any = asyncio.current_task()
-        self.task = task
+        self.task: Any = asyncio.current_task()
         self.seconds = seconds
         self.fired = False
-        self.cancelling: int = task.cancelling()
+        self.cancelling = 0
         self.handle: asyncio.TimerHandle | None = None
         self.slot: set[Expiry] | None = None
         loop = asyncio.get_running_loop()
@@ -63,8 +63,9 @@ class Expiry:
             _wheel(loop).add(self, loop.time() + seconds)
 
     def fire(self) -> None:
-        """Time is up: cancel the task."""
+        """Time is up: cancel the task (counting the cancellations already asked for)."""
         self.fired = True
+        self.cancelling = self.task.cancelling()
         self.task.cancel()
 
     def disarm(self) -> None:
@@ -113,10 +114,16 @@ class _Wheel:
 _WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
 
 
+_LAST: list[_Wheel] = []  # the wheel used last: most programs run one loop
+
+
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
+    if _LAST and _LAST[0].loop is loop:
+        return _LAST[0]
     found = _WHEELS.get(loop)
     if found is None:
         found = _WHEELS[loop] = _Wheel(loop)
+    _LAST[:] = [found]
     return found
 
 
@@ -181,20 +188,25 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
     return await aretry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], Awaitable[None]]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    async def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """The async twin of `retry`."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _asettled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    retrying = tenacity.AsyncRetrying(sleep=clock.apause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=True, before=before)
     result: Any
     try:
         result = await retrying(areplay(first, attempt), *args, **kwargs)
@@ -282,16 +294,9 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
         run = RetryRun(source(), name, clock.now(), guard, admission.ticket)
     else:
         run = begin(source, name, None)
-    options = run.strategies()
-    if guard is not None:
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        async for manager in tenacity.AsyncRetrying(sleep=clock.apause, **options):
+        async for manager in run.loop(is_async=True, before=before):
             yield Attempt(manager, guard, run.ticket)
     except BaseException as exc:
         block_failed(run, exc)

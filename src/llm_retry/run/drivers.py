@@ -129,22 +129,25 @@ def drive(source: PolicySource, name: str, call: Call, args: Any, kwargs: Any) -
     return retry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], None]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, _admit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 def retry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """Go on from a failed first attempt: tenacity's loop, with the run's strategies."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _settled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, _admit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    import tenacity  # noqa: PLC0415 - the loop is built only after a failure
-
-    retrying = tenacity.Retrying(sleep=clock.pause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=False, before=before)
     result: Any
     try:
         result = retrying(replay(first, attempt), *args, **kwargs)
@@ -207,20 +210,11 @@ def begin(source: PolicySource, name: str, guard: Guard | None) -> RetryRun:
 
 def attempts(source: PolicySource, name: str) -> Iterator[Attempt]:
     """The attempts of a retried block, as the policy (and any active guard) allows."""
-    import tenacity  # noqa: PLC0415 - blocks are rarer than decorators
-
     guard = current_guard()
     run = begin(source, name, guard)
-    options = run.strategies()
-    if guard is not None:
-
-        def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, _admit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        for manager in tenacity.Retrying(sleep=clock.pause, **options):
+        for manager in run.loop(is_async=False, before=before):
             yield Attempt(manager, guard, run.ticket)
     except BaseException as exc:
         block_failed(run, exc)
