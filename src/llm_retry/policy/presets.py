@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 PROFILES = ("dev", "test", "prod")
+"""The profile names a preset file may define, and `use_profile` accepts."""
 PROFILE_ENV = "LLM_RETRY_PROFILE"
 POLICIES_ENV = "LLM_RETRY_POLICIES"
 DEFAULT_PROFILE = "prod"
