@@ -52,7 +52,7 @@ def site_anchors(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """The object anchors of the built reference pages (the site is built once, strictly)."""
     pytest.importorskip("mkdocstrings_handlers.python", reason="needs the docs extra")
     site = tmp_path_factory.mktemp("site")
-    build = subprocess.run(
+    build = subprocess.run(  # noqa: S603 - our own interpreter and mkdocs
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT,
         capture_output=True,
