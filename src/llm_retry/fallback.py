@@ -2,10 +2,12 @@
 
 ::
 
-    @fallback(model=["deepseek-v4-pro", "deepseek-v4-flash"])   # swap a keyword argument
+    MODELS = ["deepseek-v4-pro", "deepseek-v4-flash"]
+
+    @fallback(model=MODELS)                     # swap a keyword argument
     @budget(total=90)
     @llm_retry(preset="deepseek")
-    def summarise(text, *, model): ...
+    def summarise(text: str, *, model: str = MODELS[0]) -> str: ...
 
     @fallback(ask_claude, on=("context_length_exceeded",))    # or call other functions
     @llm_retry(preset="deepseek")
@@ -239,7 +241,13 @@ def fallback(
         *alternatives: functions to call after the decorated one, in order.
         on: failures that also advance the chain although no retry was attempted: provider
             codes, statuses (``"404"``, ``"5xx"``), rule labels or exception classes.
-        **swap: one keyword argument and the list of its values.
+        **swap: one keyword argument and the list of its values. Give that parameter the
+            list's first value as its default (``model: str = MODELS[0]``): the chain always
+            passes it, and the default tells type checkers that callers may leave it out (no
+            decorator type can remove a keyword from a signature).
+
+    Returns:
+        A decorator that keeps the decorated function's signature and type.
 
     Raises:
         PolicyError: at decoration time, for a malformed chain.

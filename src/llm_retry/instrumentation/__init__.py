@@ -46,7 +46,7 @@ _hooks: tuple[Hook, ...] | None = None  # None: not chosen yet (auto-detect on f
 _broken: set[int] = set()
 
 
-def __getattr__(name: str) -> Any:
+def _hook_class(name: str) -> Any:
     """The hook classes, imported only when asked for (their backends are optional)."""
     if name == "PrometheusHook":
         from ._prometheus import PrometheusHook  # noqa: PLC0415
@@ -59,13 +59,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'llm_retry.instrumentation' has no attribute {name!r}")
 
 
+if not TYPE_CHECKING:  # for type checkers the classes are the imports above; typos stay errors
+    __getattr__ = _hook_class
+
+
 def default_hooks() -> tuple[Hook, ...]:
     """A hook for each backend that is installed: Prometheus, then OpenTelemetry."""
     hooks: list[Hook] = []
     if find_spec("prometheus_client") is not None:
-        hooks.append(__getattr__("PrometheusHook")())
+        hooks.append(_hook_class("PrometheusHook")())
     if find_spec("opentelemetry") is not None and find_spec("opentelemetry.metrics") is not None:
-        hooks.append(__getattr__("OpenTelemetryHook")())
+        hooks.append(_hook_class("OpenTelemetryHook")())
     return tuple(hooks)
 
 
