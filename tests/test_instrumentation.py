@@ -131,12 +131,15 @@ def test_opentelemetry_counters_and_span_events(otel_sdk):
                 sums[metric.name] = sum(p.value for p in metric.data.data_points)
     assert sums["llm_retry.attempts_failed"] == 5
     assert sums["llm_retry.retries"] == 4
-    assert sums["llm_retry.wait_seconds"] == 7.0
+    assert sums["llm_retry.wait"] == 7.0  # the unit (s) is not in the name twice
+    assert "llm_retry.wait_seconds" not in sums
     assert sums["llm_retry.give_ups"] == 1
     (span,) = exporter.get_finished_spans()
     names = [event.name for event in span.events]
     assert names.count("llm_retry.attempt_failed") == 5
-    assert span.events[0].attributes["status"] == 503
+    assert span.events[0].attributes["http.response.status_code"] == 503
+    assert span.events[0].attributes["error.type"] == "helpers.HTTPError"
+    assert span.events[1].attributes["http.request.resend_count"] == 1  # retry_scheduled
     tracer_provider.shutdown()
 
 

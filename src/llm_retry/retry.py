@@ -20,6 +20,7 @@ import tenacity
 import wrapt
 
 from .errors import PolicyError
+from .instrumentation.calls import call_counter
 from .policy import Policy
 from .policy.presets import preset_source
 from .run import clock as _clock
@@ -71,6 +72,7 @@ def _name(func: Callable[..., Any]) -> str:
 
 def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
+    counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
 
     def retry_after_failure(
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
@@ -91,9 +93,12 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
             return call_sync(guard, resolve, name, (wrapped, args, kwargs))
         start = _clock.now()
         try:
-            return wrapped(*args, **kwargs)
+            result = wrapped(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
             first = exc
+        else:
+            counter.first_time += 1
+            return result
         return retry_after_failure(wrapped, args, kwargs, first, start)
 
     return wrapper
@@ -101,6 +106,7 @@ def _sync_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
 
 def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
     resolve = partial(_resolve, source)  # for the guarded driver
+    counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
 
     async def retry_after_failure(
         wrapped: Callable[..., Any], args: Any, kwargs: Any, first: Exception, start: float
@@ -121,9 +127,12 @@ def _async_wrapper(source: PolicySource, name: str) -> Callable[..., Any]:
             return await call_async(guard, resolve, name, (wrapped, args, kwargs))
         start = _clock.now()
         try:
-            return await wrapped(*args, **kwargs)
+            result = await wrapped(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
             first = exc
+        else:
+            counter.first_time += 1
+            return result
         return await retry_after_failure(wrapped, args, kwargs, first, start)
 
     return wrapper

@@ -14,6 +14,10 @@ built-in ones with other arguments (``PrometheusHook(registry)``), or none at al
     set_hooks([])       # no metrics
     set_hooks(None)     # back to the auto-detected hooks
 
+Besides the events: ``llm_retry_calls_total`` counts calls by outcome (`OUTCOMES`, read from
+`call_counts` when a backend collects), and a hook with an ``attempt`` method gets an `Attempt`
+for each attempt of a retried call (`OpenTelemetryHook` draws a span from it).
+
 A hook that raises is reported once on the ``llm_retry`` logger and never breaks a call.
 """
 
@@ -24,14 +28,20 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
+from .attempts import Attempt
+from .calls import OUTCOMES, call_counts
+
 if TYPE_CHECKING:
     from ._otel import OpenTelemetryHook
     from ._prometheus import PrometheusHook
 
 __all__ = [
+    "OUTCOMES",
+    "Attempt",
     "Hook",
     "OpenTelemetryHook",
     "PrometheusHook",
+    "call_counts",
     "default_hooks",
     "dispatch",
     "get_hooks",
@@ -99,8 +109,14 @@ def dispatch(record: Mapping[str, Any]) -> None:
         try:
             hook(record)
         except Exception:  # noqa: BLE001 - metrics must never break a call
-            if id(hook) not in _broken:
-                _broken.add(id(hook))
-                from ._logging import LOGGER  # noqa: PLC0415
+            report_failure(hook)
 
-                LOGGER.warning("llm-retry instrumentation hook %r failed", hook, exc_info=True)
+
+def report_failure(hook: object) -> None:
+    """Log, once per hook, that ``hook`` raised (call it from an ``except`` block)."""
+    key = id(getattr(hook, "__self__", hook))
+    if key not in _broken:
+        _broken.add(key)
+        from ._logging import LOGGER  # noqa: PLC0415
+
+        LOGGER.warning("llm-retry instrumentation hook %r failed", hook, exc_info=True)

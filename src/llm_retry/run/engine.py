@@ -24,6 +24,8 @@ from llm_retry.decide.classify import Decision, classify
 from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
+from llm_retry.instrumentation.attempts import report_attempt
+from llm_retry.instrumentation.calls import call_counter
 
 from . import clock as _clock
 
@@ -158,6 +160,7 @@ class RetryRun:
     """Classify each failed attempt, plan the next step, and report it."""
 
     __slots__ = (
+        "attempt_start",
         "attempts",
         "decision",
         "error",
@@ -183,6 +186,7 @@ class RetryRun:
         self.name = name
         self.start = start
         self.attempts = 1
+        self.attempt_start = start  # when the attempt in flight began, on the active clock
         self.decision: Decision | None = None
         self.step: Wait | GiveUp | None = None
         self.error: Exception | None = None
@@ -216,6 +220,7 @@ class RetryRun:
         self.attempts = self.offset + state.attempt_number
         if not isinstance(exc, Exception):  # success, or cancellation / exit: never retried
             self.decision = self.step = None
+            report_attempt(self, exc)
             return False
         return self.failure(exc)
 
@@ -226,6 +231,7 @@ class RetryRun:
         self.error = exc
         step = next_step(decision, self.policy, attempt=self.attempts, rand=random.random())
         self._attempt_failed(exc, decision)
+        report_attempt(self, exc)
         self.step = held_back(step, exc, decision, self.name, self.policy.name)
         if self.guard is not None:
             self.step = self.guard.review(self.step, self)
@@ -244,6 +250,7 @@ class RetryRun:
         step = self.step
         if not isinstance(step, Wait) or self.decision is None:
             return
+        self.attempt_start = _clock.now() + step.seconds
         emit(
             "llm_retry.retry_scheduled",
             "info",
@@ -264,6 +271,7 @@ class RetryRun:
         step = self.step
         if not isinstance(exc, Exception) or not isinstance(step, GiveUp):
             return
+        call_counter(self.name).ended(exc, self.attempts)
         elapsed = self.elapsed()
         summary = (
             f"gave up after {_plural(self.attempts, 'attempt')} in {elapsed:.1f} s: {step.reason}"
@@ -288,6 +296,7 @@ class RetryRun:
 
     def succeeded(self) -> None:
         """The call succeeded after at least one failed attempt."""
+        call_counter(self.name).ended(None, self.attempts)
         emit(
             "llm_retry.recovered",
             "info",

@@ -19,6 +19,7 @@ from typing import Any
 import tenacity
 
 from llm_retry.decide.waits import GiveUp
+from llm_retry.instrumentation.calls import counted_first_time, counted_refusal
 from llm_retry.policy import Policy
 
 from . import clock as _clock
@@ -97,11 +98,13 @@ def call_sync(guard: Guard, policy: Callable[[Exception], Policy], name: str, ca
     start = _clock.now()
     admission = _admit(guard, name, 1)
     if admission.stop is not None:
-        raise guard.exhausted(admission.stop)
+        raise counted_refusal(name, guard.exhausted(admission.stop))
     try:
-        return _settled(guard, admission.ticket, wrapped, args, kw)
+        result: Any = _settled(guard, admission.ticket, wrapped, args, kw)
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
+    else:
+        return counted_first_time(name, result)
     run = RetryRun(policy(first), name, start, guard, admission.ticket)
     attempt = replay(first, lambda *a, **k: _settled(guard, run.ticket, wrapped, a, k))
 
@@ -110,7 +113,6 @@ def call_sync(guard: Guard, policy: Callable[[Exception], Policy], name: str, ca
             _stop_retries(run, _admit(guard, name, state.attempt_number))
 
     retrying = tenacity.Retrying(sleep=_clock.pause, before=before, **run.strategies())
-    result: Any
     try:
         result = retrying(attempt, *args, **kw)
     except _Stopped:
@@ -162,11 +164,13 @@ async def call_async(
     start = _clock.now()
     admission = await _aadmit(guard, name, 1)
     if admission.stop is not None:
-        raise guard.exhausted(admission.stop)
+        raise counted_refusal(name, guard.exhausted(admission.stop))
     try:
-        return await _asettled(guard, admission.ticket, wrapped, args, kw)
+        result: Any = await _asettled(guard, admission.ticket, wrapped, args, kw)
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
+    else:
+        return counted_first_time(name, result)
     run = RetryRun(policy(first), name, start, guard, admission.ticket)
     attempt = areplay(first, lambda *a, **k: _asettled(guard, run.ticket, wrapped, a, k))
 
@@ -175,7 +179,6 @@ async def call_async(
             _stop_retries(run, await _aadmit(guard, name, state.attempt_number))
 
     retrying = tenacity.AsyncRetrying(sleep=_clock.apause, before=before, **run.strategies())
-    result: Any
     try:
         result = await retrying(attempt, *args, **kw)
     except _Stopped:
