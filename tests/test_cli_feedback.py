@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -208,3 +209,19 @@ def test_shell_completion_of_preset_names(tmp_path):
         check=False,
     )
     assert Path(answer).read_text().split() == ["deepseek"]
+
+
+def test_the_validate_transcript_in_the_reference(capsys, tmp_path, monkeypatch):
+    """docs/reference/cli.md's validate transcript is what the command prints for its file."""
+    page = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
+    (toml,) = re.findall(r"^```toml\n(.*?)^```$", page, re.M | re.S)
+    (transcript,) = re.findall(
+        r"^<!-- transcript: validate my-policy.toml -->\n```text\n(.*?)^```$", page, re.M | re.S
+    )
+    command, _, expected = transcript.partition("\n")
+    (tmp_path / "my-policy.toml").write_text(toml)
+    monkeypatch.chdir(tmp_path)
+    assert command == "$ llm-retry validate my-policy.toml"
+    status, out, _ = run_main(capsys, "validate", "my-policy.toml")
+    assert status == 1
+    assert out == expected
