@@ -22,8 +22,18 @@ def test_bench_overhead_quick_json_runs() -> None:
     report = quick_json(BENCHMARKS / "bench_overhead.py", timeout=120)
     for mode in ("sync", "async"):
         rows = {row["name"]: row for row in report[mode]}
-        for name in ("llm_retry", "tenacity"):
+        for name in ("llm_retry", "tenacity", "README stack", "@fallback + README stack"):
             assert rows[name]["total_us"] > 0, (mode, name, rows[name])
+    extras = report["extras"]
+    assert extras["refusal"]["llm_retry"] > 0
+    assert extras["memory_bytes"]["bare"] > 0
+    assert extras["memory_bytes"]["README stack"] > 0
+    assert extras["import_ms"]["llm_retry"] > 0
+    assert {t["target"] for t in report["targets"]} >= {
+        "README stack sync µs over bare",
+        "refusal by an open circuit µs",
+        "import llm_retry x tenacity",
+    }
 
 
 def test_bench_circuit_quick_json_runs(redis_server: RedisServer) -> None:

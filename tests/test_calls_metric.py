@@ -201,3 +201,43 @@ def test_one_span_per_attempt_with_the_exception(server, gpt, tracing):
         ("llm_retry.outcome", "succeeded_after_retries"),
     )
     assert points[key] >= 1
+
+
+def test_blocks_are_counted_too():
+    """A retried block's first-time success and its recovery count under the block's name."""
+    from llm_retry import retrying  # noqa: PLC0415
+
+    before = counts("calls-metric-block") or dict.fromkeys(OUTCOMES, 0)
+    failures = [ConnectionError("reset")]
+    with no_wait():
+        for _ in range(2):
+            for attempt in retrying(name="calls-metric-block", attempts=3):
+                with attempt:
+                    if failures:
+                        raise failures.pop()
+    after = counts("calls-metric-block")
+    assert after["succeeded_after_retries"] - before["succeeded_after_retries"] == 1
+    assert after["succeeded_first_time"] - before["succeeded_first_time"] == 1
+
+
+def test_async_calls_are_counted():
+    """An async function's first-time successes and recoveries are counted like sync ones."""
+    import asyncio  # noqa: PLC0415
+
+    failures = [ConnectionError("reset")]
+
+    @llm_retry(attempts=3)
+    async def answer() -> int:
+        if failures:
+            raise failures.pop()
+        return 1
+
+    async def main() -> None:
+        for _ in range(3):
+            await answer()
+
+    with no_wait():
+        asyncio.run(main())
+    counted = counts(f"{__name__}.{answer.__qualname__}")
+    assert counted["succeeded_after_retries"] == 1
+    assert counted["succeeded_first_time"] == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .block import retrying
 from .budget import attempt_timeout, budget, remaining
 from .circuit import Circuit, CircuitSnapshot, circuit
 from .errors import (
@@ -48,6 +49,7 @@ __all__ = [
     "llm_retry",
     "load_preset",
     "remaining",
+    "retrying",
     "timeouts",
     "use_profile",
 ]

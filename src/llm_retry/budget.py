@@ -28,21 +28,20 @@ What a budget does depends on what it is given:
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
+from contextvars import Token
 from dataclasses import dataclass, fields
-from typing import Any, ParamSpec, TypeVar, cast
-
-import wrapt
+from typing import Any, ParamSpec, TypeVar
 
 from .decide.retry_budget import Limit, RetryBudget
 from .errors import PolicyError
 from .events import emit
 from .policy.presets import PROFILES, current_profile, get_preset
 from .run import clock as _clock
-from .run.engine import GUARD, current_guard
+from .run.engine import GUARD, Guard, current_guard
 from .run.keys import KeyThrottle, default_store, key_throttle, retry_budget
+from .run.pipeline import attach, callable_name, unwrapped
 from .run.scope import Scope, ScopeSpec
 from .stores import Store
 
@@ -124,11 +123,6 @@ class BudgetSettings:
     def limit(self) -> Limit:
         """The retry budget's limit."""
         return Limit(self.retry_ratio, self.min_retries_per_sec, self.window)
-
-
-def _callable_name(func: Callable[..., Any]) -> str:
-    target = getattr(func, "__func__", func)
-    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
 
 class Budget:
@@ -218,49 +212,7 @@ class Budget:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``func``: each call runs inside a new scope of this budget."""
-        callable_name = _callable_name(func)
-        label = f"budget {self.name!r}" if self.name else f"budget of {callable_name}"
-        spec = self._spec(label, callable_name)
-
-        def enter(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Scope:
-            parent = current_guard()
-            parent = parent if isinstance(parent, Scope) else None
-            now = _clock.now()
-            scope = Scope(spec(), self._throttle(args, kwargs), parent, now)
-            if scope.deadline <= now:
-                reason = f"no time left when {callable_name} was called ({scope.label})"
-                emit(
-                    "llm_retry.budget_exhausted",
-                    "warning",
-                    callable=callable_name,
-                    kind="deadline",
-                    attempt=1,
-                    reason=reason,
-                    remaining=0.0,
-                    total=scope.total,
-                )
-                raise scope.exhausted(reason)
-            return scope
-
-        def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
-            token = GUARD.set(enter(args, kw))
-            try:
-                return wrapped(*args, **kw)
-            finally:
-                GUARD.reset(token)
-
-        async def async_wrapper(
-            wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any
-        ) -> Any:
-            token = GUARD.set(enter(args, kw))
-            try:
-                return await wrapped(*args, **kw)
-            finally:
-                GUARD.reset(token)
-
-        target = getattr(func, "__func__", func)
-        wrapper = async_wrapper if inspect.iscoroutinefunction(target) else sync_wrapper
-        return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
+        return attach(func, _BudgetHook(self, callable_name(unwrapped(func))))
 
     def __repr__(self) -> str:
         return f"Budget({self.name!r}, preset={self._preset!r})"
@@ -324,3 +276,50 @@ def budget(
         store=store,
         overrides=overrides,
     )
+
+
+class _BudgetHook:
+    """What a ``@budget`` contributes to a pipeline: a scope around the rest of the call."""
+
+    __slots__ = ("budget", "callable_name", "fixed", "keyed", "label", "spec")
+
+    def __init__(self, owner: Budget, name: str) -> None:
+        self.budget = owner
+        self.callable_name = name
+        self.label = f"budget {owner.name!r}" if owner.name else f"budget of {name}"
+        self.spec = owner._spec(self.label, name)
+        # Without a preset the spec is the same under every profile: look it up once.
+        self.fixed = self.spec() if owner._preset is None else None
+        self.keyed = owner._key is not None
+
+    def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Token[Guard | None]:
+        """Open this call's scope and make it the active guard."""
+        parent = current_guard()
+        now = _clock.now()
+        scope = Scope(
+            self.fixed or self.spec(),
+            self.budget._throttle(args, kwargs) if self.keyed else None,
+            parent if isinstance(parent, Scope) else None,
+            now,
+        )
+        if scope.deadline <= now:
+            self._refuse(scope)
+        return GUARD.set(scope)
+
+    def _refuse(self, scope: Scope) -> None:
+        reason = f"no time left when {self.callable_name} was called ({scope.label})"
+        emit(
+            "llm_retry.budget_exhausted",
+            "warning",
+            callable=self.callable_name,
+            kind="deadline",
+            attempt=1,
+            reason=reason,
+            remaining=0.0,
+            total=scope.total,
+        )
+        raise scope.exhausted(reason)
+
+    def exit(self, token: Token[Guard | None], error: BaseException | None) -> None:
+        """Restore the scope that was active before."""
+        GUARD.reset(token)

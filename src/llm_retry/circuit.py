@@ -10,14 +10,11 @@ atomic, in this process or across processes through Redis. No lock is held acros
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, ParamSpec, TypeVar, cast
-
-import wrapt
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from .decide.breaker import (
     ADMIT,
@@ -37,6 +34,7 @@ from .events import emit
 from .policy import Policy
 from .policy.presets import PROFILES, available_presets, current_profile, get_preset, preset_source
 from .run import clock as _clock
+from .run.pipeline import attach
 from .stores import JSONCodec, MemoryStore, Store
 
 __all__ = ["Circuit", "CircuitSnapshot", "circuit"]
@@ -222,14 +220,12 @@ class Circuit:
             break_duration=change.break_duration if change.after == "open" else None,
         )
 
-    # -- decorator -----------------------------------------------------------------------
+    # -- the pipeline's hook -------------------------------------------------------------
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``func``: reject calls while open, count outcomes while closed or probing."""
-        target = getattr(func, "__func__", func)
-        make = self._async_wrapper if inspect.iscoroutinefunction(target) else self._sync_wrapper
-        return cast("Callable[P, R]", wrapt.FunctionWrapper(func, make()))
+        return attach(func, self)
 
-    def _enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
+    def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
         """Admit the call or raise `CircuitOpenError`; the key and admission to finish with."""
         if self._key is None:
             key, skey = None, self._whole_key
@@ -241,33 +237,11 @@ class Circuit:
             raise self._rejected(skey, key, admission)
         return skey, admission
 
-    def _sync_wrapper(self) -> Callable[..., Any]:
-        def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            skey, admission = self._enter(args, kwargs)
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as exc:
-                self._finish(skey, admission, exc)
-                raise
-            self._finish(skey, admission, None)
-            return result
-
-        return wrapper
-
-    def _async_wrapper(self) -> Callable[..., Any]:
-        async def wrapper(
-            wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
-        ) -> Any:
-            skey, admission = self._enter(args, kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                self._finish(skey, admission, exc)
-                raise
-            self._finish(skey, admission, None)
-            return result
-
-        return wrapper
+    def exit(self, token: tuple[str, Admission], error: BaseException | None) -> None:
+        """Count how the admitted call ended."""
+        if error is None and token[1] is _CLEAN and not self._tracks_rate:
+            return  # closed, clean and still clean: nothing to write
+        self._finish(token[0], token[1], error)
 
     # -- health checks and manual control ------------------------------------------------
     def state(self, key: object = None) -> CircuitSnapshot:

@@ -11,13 +11,11 @@ string it carries, exception messages included. Tests and users can capture even
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
-
 from .instrumentation import dispatch
-from .instrumentation._logging import log as stdlib_log
 
 __all__ = ["REDACTED", "emit", "redact", "subscribe"]
 
@@ -33,7 +31,6 @@ _PATTERNS = (
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]+"),
 )
 
-_logger = structlog.get_logger("llm_retry")
 _subscribers: list[Callable[[dict[str, Any]], None]] = []
 
 
@@ -67,7 +64,11 @@ def emit(event: str, level: str = "info", **fields: Any) -> None:
     for callback in tuple(_subscribers):
         callback({"event": event, "log_level": level, **clean})
     dispatch({"event": event, "log_level": level, **clean})
-    if structlog.is_configured():
-        getattr(_logger, level)(event, **clean)
+    # A program that configured structlog has imported it: no import here on its behalf.
+    structlog = sys.modules.get("structlog")
+    if structlog is not None and structlog.is_configured():
+        getattr(structlog.get_logger("llm_retry"), level)(event, **clean)
     else:  # no structlog pipeline of the program's own: the standard library's logging
-        stdlib_log(event, level, clean)
+        from .instrumentation._logging import log  # noqa: PLC0415 - only once an event is out
+
+        log(event, level, clean)

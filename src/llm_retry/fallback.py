@@ -31,9 +31,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ParamSpec, TypeVar, cast
-
-import wrapt
+from typing import Any, ParamSpec, TypeVar
 
 from .budget import remaining
 from .decide.adapters import error_info
@@ -41,17 +39,13 @@ from .decide.classify import _type_name as type_name  # how events name exceptio
 from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
 from .events import emit
 from .run.engine import Verdict, add_note, verdict
+from .run.pipeline import Hook, Layer, around, attach, callable_name, unwrapped
 
 __all__ = ["fallback"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 Trigger = str | type[BaseException]
-
-
-def _name(func: Callable[..., Any]) -> str:
-    target = getattr(func, "__func__", func)
-    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
 
 
 def _labels(exc: BaseException, found: Verdict | None) -> set[str]:
@@ -149,6 +143,8 @@ class _Chain:
 
 
 class _Fallback:
+    """The chain a ``fallback(...)`` declares; decorating contributes it to a pipeline."""
+
     def __init__(
         self,
         alternatives: tuple[Callable[..., Any], ...],
@@ -156,63 +152,96 @@ class _Fallback:
         on: tuple[Trigger, ...],
     ) -> None:
         self.alternatives = alternatives
+        self.labels = tuple(callable_name(alt) for alt in alternatives)
         self.on = on
         self.param, self.values = next(iter(swap.items())) if swap else ("", ())
 
-    def steps(
-        self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: dict[str, Any]
-    ) -> list[_Step]:
-        """The alternatives of one call, in order, each ready to call."""
-        if not self.param:
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        return attach(func, _Strategy(self, callable_name(unwrapped(func))))
+
+
+class _Strategy:
+    """What ``fallback`` contributes to a pipeline: the walk along the alternatives."""
+
+    __slots__ = ("chain", "name")
+
+    def __init__(self, chain: _Fallback, name: str) -> None:
+        self.chain = chain
+        self.name = name
+
+    def first_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of the first alternative: the caller's, or the first value."""
+        param = self.chain.param
+        if not param or param in kwargs:
+            return kwargs
+        return {**kwargs, param: self.chain.values[0]}
+
+    def steps(self, inner: Layer, wrapped: Any, instance: Any, args: Any, kwargs: Any) -> _Chain:
+        """One call's alternatives, in order, each ready to call (built once the first failed)."""
+        chain = self.chain
+        if not chain.param:
             lead = () if instance is None else (instance,)
-            first = _Step(_name(wrapped), partial(wrapped, *args, **kwargs))
+            first = _Step(self.name, partial(inner, wrapped, instance, args, kwargs))
             rest = [
-                _Step(_name(alt), partial(alt, *lead, *args, **kwargs)) for alt in self.alternatives
+                _Step(label, partial(alt, *lead, *args, **kwargs))
+                for label, alt in zip(chain.labels, chain.alternatives, strict=True)
             ]
-            return [first, *rest]
-        values: Sequence[Any] = self.values
-        if self.param in kwargs:
-            given = kwargs[self.param]
+            return _Chain(self.name, chain.on, [first, *rest])
+        values: Sequence[Any] = chain.values
+        if chain.param in kwargs:
+            given = kwargs[chain.param]
             values = values[values.index(given) :] if given in values else [given, *values]
-        return [
+        steps = [
             _Step(
-                f"{self.param}={value!r}", partial(wrapped, *args, **{**kwargs, self.param: value})
+                f"{chain.param}={value!r}",
+                partial(inner, wrapped, instance, args, {**kwargs, chain.param: value}),
             )
             for value in values
         ]
+        return _Chain(self.name, chain.on, steps)
 
-    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
-        name = _name(func)
+    def layer(
+        self,
+        inner: Layer,
+        *,
+        is_async: bool,
+        outer: tuple[Hook, ...],
+        inline: tuple[Hook, ...] | None,
+    ) -> Layer:
+        """The fallback segment: the first alternative inline, the rest only after a failure."""
 
-        def chain(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> _Chain:
-            return _Chain(name, self.on, self.steps(wrapped, instance, args, kw))
-
-        def sync_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any) -> Any:
-            walk = chain(wrapped, instance, args, kw)
-            for index, step in enumerate(walk.steps):
+        def run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            try:
+                return inner(wrapped, instance, args, self.first_kwargs(kwargs))
+            except Exception as exc:  # noqa: BLE001 - the chain decides, not the except clause
+                first = exc
+            walk = self.steps(inner, wrapped, instance, args, kwargs)
+            index, error = 0, first
+            while walk.advance(index, error):
+                index += 1
                 try:
-                    return step.call()
-                except Exception as exc:
-                    if not walk.advance(index, exc):
-                        raise
-            raise AssertionError("unreachable: the last alternative returns or raises")
+                    return walk.steps[index].call()
+                except Exception as exc:  # noqa: BLE001 - the chain decides
+                    error = exc
+            raise error
 
-        async def async_wrapper(
-            wrapped: Callable[..., Any], instance: Any, args: Any, kw: Any
-        ) -> Any:
-            walk = chain(wrapped, instance, args, kw)
-            for index, step in enumerate(walk.steps):
+        async def arun(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+            try:
+                return await inner(wrapped, instance, args, self.first_kwargs(kwargs))
+            except Exception as exc:  # noqa: BLE001 - the chain decides, not the except clause
+                first = exc
+            walk = self.steps(inner, wrapped, instance, args, kwargs)
+            index, error = 0, first
+            while walk.advance(index, error):
+                index += 1
                 try:
-                    result = step.call()
+                    result = walk.steps[index].call()
                     return await result if inspect.isawaitable(result) else result
-                except Exception as exc:
-                    if not walk.advance(index, exc):
-                        raise
-            raise AssertionError("unreachable: the last alternative returns or raises")
+                except Exception as exc:  # noqa: BLE001 - the chain decides
+                    error = exc
+            raise error
 
-        target = getattr(func, "__func__", func)
-        wrapper = async_wrapper if inspect.iscoroutinefunction(target) else sync_wrapper
-        return cast("Callable[P, R]", wrapt.FunctionWrapper(func, wrapper))
+        return around(outer, arun if is_async else run, is_async=is_async)
 
 
 def _triggers(on: Iterable[Trigger] | str) -> tuple[Trigger, ...]:

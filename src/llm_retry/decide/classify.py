@@ -6,6 +6,8 @@ attempt's outcome: whether to retry, which rule said so and why, and what the se
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,6 +56,7 @@ class Decision:
         code: the provider error code that matched, else the most specific one found.
         hint: the server's wait hint and any headers that were ignored.
         request_id: the provider's request id, if any.
+        transport: ``"timeout"`` or ``"connection"`` for a transport failure.
     """
 
     action: Literal["retry", "fail", "success"]
@@ -64,6 +67,7 @@ class Decision:
     code: str | None = None
     hint: ServerHint = NO_HINT
     request_id: str | None = None
+    transport: str | None = None
 
     @property
     def reason(self) -> str:
@@ -168,8 +172,14 @@ def _soft_capped(hint: ServerHint, policy: Policy) -> ServerHint:
     return ServerHint(ignored=(*hint.ignored, why))
 
 
+_recent = threading.local()  # the last failure classified in this thread, and its decision
+
+
 def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
     """Classify an attempt's outcome under ``policy``.
+
+    A failure is classified once: a ``@circuit`` below ``@llm_retry`` and the retry loop see the
+    same exception one after the other, and the second asks get the first's `Decision`.
 
     Args:
         outcome: the exception the attempt raised, or the value it returned.
@@ -178,6 +188,19 @@ def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
     """
     if not isinstance(outcome, BaseException):
         return Decision("success", _SUCCESS, "success")
+    seen = getattr(_recent, "seen", None)
+    if seen is not None and seen[0]() is outcome and seen[1] is policy:
+        decision: Decision = seen[2]
+        return decision
+    decision = _classify(outcome, policy, now)
+    try:
+        _recent.seen = (weakref.ref(outcome), policy, decision)
+    except TypeError:  # built-in exception types take no weak reference: not remembered
+        _recent.seen = None
+    return decision
+
+
+def _classify(outcome: BaseException, policy: Policy, now: float) -> Decision:
     if not isinstance(outcome, Exception):
         return Decision("fail", NEVER_RETRIED, "never retried", _type_name(outcome))
     if isinstance(outcome, CircuitOpenError):
@@ -200,4 +223,5 @@ def classify(outcome: object, policy: Policy, *, now: float) -> Decision:
         code=code,
         hint=hint,
         request_id=info.request_id,
+        transport=info.transport,
     )

@@ -20,8 +20,6 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 
 __all__ = ["ServerHint", "parse_delay", "parse_go_duration", "parse_timestamp", "server_hint"]
 
@@ -88,6 +86,8 @@ def _number(text: str) -> float | None:
 def _date_delay(text: str, now: float) -> float:
     """Seconds from ``now`` until the HTTP date ``text`` (0 for a date in the past)."""
     try:
+        from email.utils import parsedate_to_datetime  # noqa: PLC0415 - rare: an HTTP date
+
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
@@ -145,6 +145,8 @@ def parse_timestamp(value: str) -> float:
         )
     day, clock, fraction, _, sign, hours, minutes = match.groups()
     try:
+        from datetime import datetime, timedelta, timezone  # noqa: PLC0415 - after a failure
+
         offset = timedelta(hours=int(hours or 0), minutes=int(minutes or 0))
         zone = timezone(-offset if sign == "-" else offset)
         when = datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=zone)

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Literal
 from llm_retry.errors import InvalidResultError
 from llm_retry.events import emit
 
-from .adapters import error_info
 from .waits import GiveUp, Wait
 
 if TYPE_CHECKING:
@@ -92,14 +91,14 @@ def held_back(
     )
 
 
-def billing(exc: BaseException) -> Billing | None:
+def billing(exc: BaseException, decision: Decision) -> Billing | None:
     """``billed`` for output thrown away, ``may_bill`` for a timeout, else ``None``."""
     if isinstance(exc, InvalidResultError):
         return "billed"
     record = stream_break(exc)
     if record is not None and record.delivered:
         return "billed"
-    if error_info(exc).transport == "timeout":
+    if decision.transport == "timeout":
         return "may_bill"
     return None
 

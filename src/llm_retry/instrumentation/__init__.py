@@ -28,12 +28,12 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
-from .attempts import Attempt
 from .calls import OUTCOMES, call_counts
 
 if TYPE_CHECKING:
     from ._otel import OpenTelemetryHook
     from ._prometheus import PrometheusHook
+    from .attempts import Attempt
 
 __all__ = [
     "OUTCOMES",
@@ -57,7 +57,11 @@ _broken: set[int] = set()
 
 
 def _hook_class(name: str) -> Any:
-    """The hook classes, imported only when asked for (their backends are optional)."""
+    """The hook classes and `Attempt`, imported only when asked for (backends are optional)."""
+    if name == "Attempt":
+        from .attempts import Attempt  # noqa: PLC0415
+
+        return Attempt
     if name == "PrometheusHook":
         from ._prometheus import PrometheusHook  # noqa: PLC0415
 

@@ -10,29 +10,28 @@ here: the happy path stays free (the HTTP client's own instrumentation still tra
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_retry.run import clock as _clock
 
 __all__ = ["Attempt", "attempt_hooks", "report_attempt"]
 
+if TYPE_CHECKING:  # a Protocol class costs more to build at import than the rest of the module
 
-class _Run(Protocol):
-    """What `report_attempt` reads from the engine's run (`llm_retry.run.engine.RetryRun`)."""
+    class _Run(Protocol):
+        """What `report_attempt` reads from the engine's run (`llm_retry.run.engine.RetryRun`)."""
 
-    name: str
-    attempts: int
-    attempt_start: float
+        name: str
+        attempts: int
+        attempt_start: float
 
-    @property
-    def policy(self) -> Any: ...
+        @property
+        def policy(self) -> Any: ...
 
-    @property
-    def decision(self) -> Any: ...
+        @property
+        def decision(self) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
 class Attempt:
     """One attempt of a call, as it ended.
 
@@ -49,16 +48,34 @@ class Attempt:
         reason: why it was classified so.
     """
 
-    callable: str
-    policy: str
-    number: int
-    start: float
-    end: float
-    error: BaseException | None
-    status: int | None = None
-    error_type: str | None = None
-    classification: str | None = None
-    reason: str | None = None
+    # A plain class, not a dataclass: this module is imported with the package, and
+    # dataclasses (with inspect) would cost more at import than the whole package's own code.
+    __slots__ = (
+        "callable",
+        "classification",
+        "end",
+        "error",
+        "error_type",
+        "number",
+        "policy",
+        "reason",
+        "start",
+        "status",
+    )
+
+    def __init__(
+        self, name: str, policy: str, number: int, span: tuple[float, float], **details: Any
+    ) -> None:
+        self.callable, self.policy, self.number = name, policy, number
+        self.start, self.end = span
+        self.error: BaseException | None = details.get("error")
+        self.status: int | None = details.get("status")
+        self.error_type: str | None = details.get("error_type")
+        self.classification: str | None = details.get("classification")
+        self.reason: str | None = details.get("reason")
+
+    def __repr__(self) -> str:
+        return f"Attempt({self.callable!r}, {self.number}, error={self.error!r})"
 
 
 def attempt_hooks() -> list[Callable[[Attempt], None]]:
@@ -81,11 +98,10 @@ def report_attempt(run: _Run, error: BaseException | None) -> None:
     now, wall = _clock.now(), _clock.wall()
     decision = run.decision if error is not None else None
     attempt = Attempt(
-        callable=run.name,
-        policy=run.policy.name,
-        number=run.attempts,
-        start=wall - (now - run.attempt_start),
-        end=wall,
+        run.name,
+        run.policy.name,
+        run.attempts,
+        (wall - (now - run.attempt_start), wall),
         error=error,
         status=getattr(decision, "status", None),
         error_type=getattr(decision, "error", None) or _type_name(error),

@@ -7,14 +7,17 @@ event, no lock, no label lookup. Every other ending is rare and goes through
 scraped or collected (``llm_retry_calls_total{callable, outcome}``, ``llm_retry.calls``), so a
 program without a metrics backend pays nothing more.
 
-The wrapper that runs a call (the pipeline) does, for each call::
+The pipeline (`llm_retry.run`) does, for each call::
 
-    counter = call_counter(name)          # once, when the function is decorated
+    counter = call_counter(name)          # once, when the retry segment is built
     ...
     result = wrapped(*args, **kwargs)     # the first attempt
     counter.first_time += 1               # it succeeded: the only work on the happy path
     ...
-    counter.ended(error, attempts)        # any other ending: error None after retries
+    counter.ended(error, attempts)        # any other ending (`RetryRun.failed`/`succeeded`)
+
+and, where no counter is at hand (the drivers, the blocks), `counted_first_time` and
+`counted_refusal` around the result or the `BudgetExhaustedError` of a call never made.
 
 The increment is a plain attribute update, not a locked one: with the GIL, CPython does not
 switch threads between its few bytecodes except in rare cases (a garbage collection running a
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import TypeVar
 
 from llm_retry.errors import BudgetExhaustedError, CircuitOpenError
 
@@ -51,6 +55,7 @@ OUTCOMES = (
 """The values of the ``outcome`` label of ``llm_retry_calls_total``."""
 CALLS_DESCRIPTION = "Calls of functions decorated with llm_retry, by outcome"
 
+_T = TypeVar("_T")
 _lock = threading.Lock()
 _counters: dict[str, CallCounter] = {}
 
@@ -101,11 +106,11 @@ class CallCounter:
 
 def call_counter(name: str) -> CallCounter:
     """The counter of the decorated function called ``name``, made on first use."""
-    with _lock:
-        counter = _counters.get(name)
-        if counter is None:
-            counter = _counters[name] = CallCounter(name)
+    counter = _counters.get(name)
+    if counter is not None:
         return counter
+    with _lock:
+        return _counters.setdefault(name, CallCounter(name))
 
 
 def call_counts() -> Iterator[tuple[str, str, int]]:
@@ -117,7 +122,7 @@ def call_counts() -> Iterator[tuple[str, str, int]]:
             yield counter.callable, outcome, count
 
 
-def counted_first_time(name: str, result: object) -> object:
+def counted_first_time(name: str, result: _T) -> _T:
     """Count a first-attempt success of ``name`` where no counter is at hand; return ``result``."""
     call_counter(name).ended(None, 1)
     return result

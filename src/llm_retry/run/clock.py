@@ -6,7 +6,6 @@ rebound by `use`, so the hot path pays one attribute lookup and no indirection.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from typing import Protocol
@@ -39,6 +38,8 @@ class SystemClock:
 
     async def asleep(self, seconds: float) -> None:
         """``asyncio.sleep``: a cancellation during the wait ends it at once."""
+        import asyncio  # noqa: PLC0415 - only async code waits here, with asyncio loaded
+
         await asyncio.sleep(seconds)
 
 
@@ -77,6 +78,8 @@ class VirtualClock:
     async def asleep(self, seconds: float) -> None:
         """As `sleep`, but yields to the event loop once, so cancellation still lands."""
         self.sleep(seconds)
+        import asyncio  # noqa: PLC0415 - only async code waits here, with asyncio loaded
+
         await asyncio.sleep(0)
 
 

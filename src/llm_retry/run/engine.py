@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,8 +44,6 @@ __all__ = [
     "areplay",
     "current_guard",
     "replay",
-    "reset_guard",
-    "use_guard",
     "verdict",
 ]
 
@@ -98,6 +96,12 @@ class Admission:
 class Guard(Protocol):
     """What the retry drivers consult while a scope (``@budget``) is active."""
 
+    deadline: float
+    """When the scope's time is up, on the active monotonic clock (``inf`` without one)."""
+    passive: bool
+    """``admit`` would only check the deadline and ``settle`` do nothing: the drivers may skip
+    both for an attempt they start before the deadline."""
+
     def admit(self, name: str, attempt: int, held: object) -> Admission:
         """Before attempt number ``attempt`` is sent (``held``: the ticket of a previous ask)."""
 
@@ -118,16 +122,6 @@ GUARD: ContextVar[Guard | None] = ContextVar("llm_retry_guard", default=None)
 """The active guard; scopes ``set`` it for a call's duration and ``reset`` it with the token."""
 current_guard = GUARD.get
 """The active guard, or ``None`` (the common case: one context variable read)."""
-
-
-def use_guard(guard: Guard | None) -> Token[Guard | None]:
-    """Make ``guard`` the active guard in this context; reset with the returned token."""
-    return GUARD.set(guard)
-
-
-def reset_guard(token: Token[Guard | None]) -> None:
-    """Restore the guard that was active before `use_guard` returned ``token``."""
-    GUARD.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +304,7 @@ class RetryRun:
 
     def _attempt_failed(self, exc: Exception, decision: Decision) -> None:
         rule = decision.rule
-        billed = billing(exc)
+        billed = billing(exc, decision)
         self.tally.billed += billed == "billed"
         self.tally.may_bill += billed == "may_bill"
         resumed = stream_break(exc)

@@ -55,6 +55,7 @@ class Scope:
         "last_error",
         "pacer",
         "parent",
+        "passive",
         "per_attempt",
         "throttles",
         "total",
@@ -67,27 +68,37 @@ class Scope:
     budgets: tuple[tuple[RetryBudget, Limit], ...]
     throttles: tuple[KeyThrottle, ...]
     pacer: KeyThrottle | None
+    passive: bool
+    """Nothing to wait for and nothing to count: an attempt needs only the deadline."""
 
     def __init__(
         self, spec: ScopeSpec, throttle: KeyThrottle | None, parent: Scope | None, now: float
     ) -> None:
         self.parent = parent
         self.last_error: BaseException | None = None
-        own = math.inf if spec.total is None else now + spec.total
-        inherited = math.inf if parent is None else parent.deadline
-        if own <= inherited:
-            self.deadline, self.total, self.label = own, spec.total, spec.label
+        total = spec.total
+        if parent is None:  # the common case: nothing to inherit
+            self.deadline = math.inf if total is None else now + total
+            self.total, self.label, self.per_attempt = total, spec.label, spec.attempt_timeout
+            self.budgets = () if spec.budget is None else (spec.budget,)
+            self.throttles = () if throttle is None else (throttle,)
+            self.pacer = throttle if spec.pace else None
+            self.passive = not (self.budgets or self.throttles)
+            return
+        own = math.inf if total is None else now + total
+        if own <= parent.deadline:
+            self.deadline, self.total, self.label = own, total, spec.label
         else:
-            assert parent is not None  # noqa: S101 - inherited is finite only with a parent
-            self.deadline, self.total, self.label = inherited, parent.total, parent.label
-        per_attempt = None if parent is None else parent.per_attempt
+            self.deadline, self.total, self.label = parent.deadline, parent.total, parent.label
+        per_attempt = parent.per_attempt
         if spec.attempt_timeout is not None:
             per_attempt = min(spec.attempt_timeout, per_attempt or math.inf)
         self.per_attempt = per_attempt
-        self.budgets = _extend(parent.budgets if parent else (), spec.budget)
-        self.throttles = _extend(parent.throttles if parent else (), throttle)
+        self.budgets = _extend(parent.budgets, spec.budget)
+        self.throttles = _extend(parent.throttles, throttle)
         pacer = throttle if spec.pace else None
-        self.pacer = pacer or (parent.pacer if parent else None)
+        self.pacer = pacer or parent.pacer
+        self.passive = not (self.budgets or self.throttles)
 
     # -- the deadline --------------------------------------------------------------------
     def remaining(self) -> float | None:

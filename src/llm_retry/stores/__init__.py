@@ -9,8 +9,21 @@ holds in one process or across many.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .base import Codec, JSONCodec, Store
 from .memory import MemoryStore
-from .redis import RedisStore
+
+if TYPE_CHECKING:
+    from .redis import RedisStore
 
 __all__ = ["Codec", "JSONCodec", "MemoryStore", "RedisStore", "Store"]
+
+
+def __getattr__(name: str) -> Any:
+    """`RedisStore`, imported only when asked for (Redis is optional)."""
+    if name == "RedisStore":
+        from .redis import RedisStore  # noqa: PLC0415
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
