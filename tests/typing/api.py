@@ -26,6 +26,7 @@ from llm_retry import (
     fallback,
     load_preset,
     remaining,
+    retrying,
 )
 from llm_retry import llm_retry as retry
 from llm_retry.testing import capture_events, no_wait
@@ -169,3 +170,19 @@ assert_type(llm_retry.__version__, str)
 
 with no_wait(), capture_events() as events:
     assert_type(events, list[dict[str, Any]])
+
+
+# -- blocks -------------------------------------------------------------------------------------
+def block(prompt: str) -> str:
+    for attempt in retrying(preset="deepseek"):
+        with attempt:
+            assert_type(attempt.number, int)
+            return prompt
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def ablock(prompt: str) -> str:
+    async for attempt in retrying(preset="deepseek", attempts=3):
+        async with attempt:
+            return prompt
+    raise AssertionError("unreachable: the last attempt returns or raises")
