@@ -39,7 +39,7 @@ from .decide.classify import _type_name as type_name  # how events name exceptio
 from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
 from .events import emit
 from .run.engine import Verdict, add_note, verdict
-from .run.pipeline import Hook, Layer, around, attach, callable_name, unwrapped
+from .run.pipeline import Layer, Segment, around, attach, callable_name, unwrapped
 
 __all__ = ["fallback"]
 
@@ -200,15 +200,9 @@ class _Strategy:
         ]
         return _Chain(self.name, chain.on, steps)
 
-    def layer(
-        self,
-        inner: Layer,
-        *,
-        is_async: bool,
-        outer: tuple[Hook, ...],
-        inline: tuple[Hook, ...] | None,
-    ) -> Layer:
+    def layer(self, segment: Segment) -> Layer:
         """The fallback segment: the first alternative inline, the rest only after a failure."""
+        inner = segment.inner
 
         def run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
             try:
@@ -241,7 +235,7 @@ class _Strategy:
                     error = exc
             raise error
 
-        return around(outer, arun if is_async else run, is_async=is_async)
+        return around(segment.outer, arun if segment.is_async else run, is_async=segment.is_async)
 
 
 def _triggers(on: Iterable[Trigger] | str) -> tuple[Trigger, ...]:

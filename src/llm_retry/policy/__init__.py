@@ -5,15 +5,7 @@ The rule objects are re-exported here, so ``from llm_retry.policy import Policy`
 
 from __future__ import annotations
 
-from .rules import CIRCUIT_EFFECTS, JITTERS, TRANSPORT_KINDS, Backoff, Fail, Policy, Retry, Rule
+from . import rules
+from .rules import *  # noqa: F403 - the rules' public names, listed once in rules.__all__
 
-__all__ = [
-    "CIRCUIT_EFFECTS",
-    "JITTERS",
-    "TRANSPORT_KINDS",
-    "Backoff",
-    "Fail",
-    "Policy",
-    "Retry",
-    "Rule",
-]
+__all__ = rules.__all__

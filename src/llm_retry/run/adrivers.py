@@ -11,9 +11,7 @@ import asyncio
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
-import tenacity
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from llm_retry.instrumentation.calls import call_counter, counted_first_time, counted_refusal
 
@@ -24,6 +22,7 @@ from .drivers import (
     PolicySource,
     Stopped,
     begin,
+    block_failed,
     ended,
     resolve,
     stop_retries,
@@ -31,6 +30,9 @@ from .drivers import (
 from .engine import Admission, Guard, RetryRun, areplay, current_guard
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = ["EXPIRES", "Expiry", "aattempts", "adrive", "aretry", "fused_async", "timed"]
 
@@ -42,7 +44,7 @@ class Expiry:
     """Cancel the running task once ``seconds`` have passed, unless disarmed first.
 
     Cheaper than ``asyncio.timeout`` on the happy path, and the cancellation it causes comes
-    out as a `TimeoutError` saying so (`translate`). Short timeouts get a loop timer of their
+    out as a `TimeoutError` saying so (`reraise`). Short timeouts get a loop timer of their
     own; long ones (a deadline tens of seconds away) share one timer per 50 ms slot of the
     loop's clock, so arming and disarming are a set insert and a set discard.
     """
@@ -50,11 +52,10 @@ class Expiry:
     __slots__ = ("cancelling", "fired", "handle", "seconds", "slot", "task")
 
     def __init__(self, seconds: float) -> None:
-        task: Any = asyncio.current_task()
-        self.task = task
+        self.task: Any = asyncio.current_task()
         self.seconds = seconds
         self.fired = False
-        self.cancelling: int = task.cancelling()
+        self.cancelling = 0
         self.handle: asyncio.TimerHandle | None = None
         self.slot: set[Expiry] | None = None
         loop = asyncio.get_running_loop()
@@ -64,8 +65,9 @@ class Expiry:
             _wheel(loop).add(self, loop.time() + seconds)
 
     def fire(self) -> None:
-        """Time is up: cancel the task."""
+        """Time is up: cancel the task (counting the cancellations already asked for)."""
         self.fired = True
+        self.cancelling = self.task.cancelling()
         self.task.cancel()
 
     def disarm(self) -> None:
@@ -75,15 +77,11 @@ class Expiry:
         elif self.slot is not None:
             self.slot.discard(self)
 
-    def translate(self, exc: BaseException) -> BaseException:
-        """What to raise for ``exc``: a `TimeoutError` if this expiry caused it."""
-        if not self.fired or not isinstance(exc, asyncio.CancelledError):
-            return exc
-        if self.task.uncancel() > self.cancelling:  # cancelled from outside as well
-            return exc
-        error = TimeoutError(f"attempt cancelled after its {self.seconds:.3g} s timeout")
-        error.__cause__ = exc
-        return error
+    def reraise(self, exc: asyncio.CancelledError) -> NoReturn:
+        """Raise ``exc`` on, or a `TimeoutError` in its place if this expiry caused it."""
+        if not self.fired or self.task.uncancel() > self.cancelling:  # not ours, or not only
+            raise exc
+        raise TimeoutError(f"attempt cancelled after its {self.seconds:.3g} s timeout") from exc
 
 
 EXPIRES = sys.version_info >= (3, 11)
@@ -118,10 +116,16 @@ class _Wheel:
 _WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
 
 
+_LAST: list[_Wheel] = []  # the wheel used last: most programs run one loop
+
+
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
+    if _LAST and _LAST[0].loop is loop:
+        return _LAST[0]
     found = _WHEELS.get(loop)
     if found is None:
         found = _WHEELS[loop] = _Wheel(loop)
+    _LAST[:] = [found]
     return found
 
 
@@ -132,10 +136,7 @@ async def timed(awaitable: Awaitable[Any], timeout: float) -> Any:
         try:
             return await awaitable
         except asyncio.CancelledError as exc:
-            error = expiry.translate(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            expiry.reraise(exc)
         finally:
             expiry.disarm()
     try:  # pragma: no cover - Python 3.10
@@ -190,20 +191,25 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
     return await aretry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], Awaitable[None]]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    async def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """The async twin of `retry`."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _asettled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    retrying = tenacity.AsyncRetrying(sleep=clock.apause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=True, before=before)
     result: Any
     try:
         result = await retrying(areplay(first, attempt), *args, **kwargs)
@@ -228,7 +234,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
 
     # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
     # branches a helper coroutine would otherwise hold.
-    async def segment(  # noqa: PLR0912, PLR0915
+    async def segment(  # noqa: PLR0912, PLR0915 - one frame, see above
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -255,10 +261,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
                             try:
                                 result = await wrapped(*args, **kwargs)
                             except asyncio.CancelledError as exc:
-                                error = expiry.translate(exc)
-                                if error is exc:
-                                    raise
-                                raise error from exc
+                                expiry.reraise(exc)
                             finally:
                                 expiry.disarm()
                     except Exception as exc:  # noqa: BLE001 - the policy decides
@@ -298,24 +301,12 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
         run = RetryRun(source(), name, clock.now(), guard, admission.ticket)
     else:
         run = begin(source, name, None)
-    options = run.strategies()
-    if guard is not None:
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        async for manager in tenacity.AsyncRetrying(sleep=clock.apause, **options):
+        async for manager in run.loop(is_async=True, before=before):
             yield Attempt(manager, guard, run.ticket)
-    except Stopped:
-        error = run.error
-        assert error is not None  # noqa: S101 - a retry is only asked for after a failure
-        run.failed(error)
-        raise error from None
     except BaseException as exc:
-        run.failed(exc)
+        block_failed(run, exc)
         raise
     if run.attempts > 1:
         run.succeeded()

@@ -34,6 +34,7 @@ __all__ = [
     "Stopped",
     "attempts",
     "begin",
+    "block_failed",
     "drive",
     "ended",
     "resolve",
@@ -129,22 +130,25 @@ def drive(source: PolicySource, name: str, call: Call, args: Any, kwargs: Any) -
     return retry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], None]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, _admit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 def retry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """Go on from a failed first attempt: tenacity's loop, with the run's strategies."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _settled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, _admit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    import tenacity  # noqa: PLC0415 - the loop is built only after a failure
-
-    retrying = tenacity.Retrying(sleep=clock.pause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=False, before=before)
     result: Any
     try:
         result = retrying(replay(first, attempt), *args, **kwargs)
@@ -207,30 +211,26 @@ def begin(source: PolicySource, name: str, guard: Guard | None) -> RetryRun:
 
 def attempts(source: PolicySource, name: str) -> Iterator[Attempt]:
     """The attempts of a retried block, as the policy (and any active guard) allows."""
-    import tenacity  # noqa: PLC0415 - blocks are rarer than decorators
-
     guard = current_guard()
     run = begin(source, name, guard)
-    options = run.strategies()
-    if guard is not None:
-
-        def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, _admit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        for manager in tenacity.Retrying(sleep=clock.pause, **options):
+        for manager in run.loop(is_async=False, before=before):
             yield Attempt(manager, guard, run.ticket)
-    except Stopped:
-        error = run.error
-        assert error is not None  # noqa: S101 - a retry is only asked for after a failure
-        run.failed(error)
-        raise error from None
     except BaseException as exc:
-        run.failed(exc)
+        block_failed(run, exc)
         raise
     if run.attempts > 1:
         run.succeeded()
     else:
         counted_first_time(name, None)
+
+
+def block_failed(run: RetryRun, exc: BaseException) -> None:
+    """A block's loop ended with ``exc``: note it, or raise the last error if a guard stopped."""
+    if isinstance(exc, Stopped):
+        error = run.error
+        assert error is not None  # noqa: S101 - a retry is only asked for after a failure
+        run.failed(error)
+        raise error from None
+    run.failed(exc)

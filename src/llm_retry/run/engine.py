@@ -194,15 +194,26 @@ class RetryRun:
         return _clock.now() - self.start
 
     # -- tenacity strategies -------------------------------------------------------------
-    def strategies(self) -> dict[str, Any]:
-        """Keyword arguments for tenacity's ``Retrying``/``AsyncRetrying``, all from this run."""
-        return {
+    def loop(self, *, is_async: bool, before: Callable[..., Any] | None = None) -> Any:
+        """tenacity's ``Retrying`` (or ``AsyncRetrying``) with this run's strategies.
+
+        The one place tenacity's loop is built. ``before`` runs before each attempt (a guard's
+        admission); sleeps go to the active clock.
+        """
+        import tenacity  # noqa: PLC0415 - the loop is built only after a failure
+
+        options: dict[str, Any] = {
             "retry": self.retry,
             "wait": self.wait,
             "stop": self.stop,
             "before_sleep": self.before_sleep,
             "reraise": True,
         }
+        if before is not None:
+            options["before"] = before
+        if is_async:
+            return tenacity.AsyncRetrying(sleep=_clock.apause, **options)
+        return tenacity.Retrying(sleep=_clock.pause, **options)
 
     def retry(self, state: RetryCallState) -> bool:
         """Classify the attempt's outcome; plan the next step; say whether to retry."""

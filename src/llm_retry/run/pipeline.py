@@ -36,6 +36,7 @@ __all__ = [
     "Layer",
     "Pipeline",
     "Pipelined",
+    "Segment",
     "around",
     "attach",
     "bind",
@@ -63,24 +64,31 @@ class Hook(Protocol):
         """After the rest ran (``error`` is what it raised, or ``None``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """What a core is given to build its segment function from.
+
+    Attributes:
+        inner: the rest of the pipeline, as a layer the core calls (once or more).
+        is_async: whether the decorated function is a coroutine function.
+        outer: the hooks written above the core: they run around it, once per call. A core
+            that does not run them itself wraps its function with `around`.
+        inline: when the rest of the pipeline is only hooks, those hooks (``inner`` is then
+            them around the plain call): a core may run them itself, in its own frame, around
+            ``wrapped(*args, **kwargs)``. ``None`` when another core is further in.
+    """
+
+    inner: Layer
+    is_async: bool
+    outer: tuple[Hook, ...]
+    inline: tuple[Hook, ...] | None
+
+
 class Core(Protocol):
     """A strategy that owns the rest of the pipeline and may run it again (retry, fallback)."""
 
-    def layer(
-        self,
-        inner: Layer,
-        *,
-        is_async: bool,
-        outer: tuple[Hook, ...],
-        inline: tuple[Hook, ...] | None,
-    ) -> Layer:
-        """The segment function of this core: ``outer`` hooks around it, ``inner`` in it.
-
-        ``inline`` is not ``None`` when the rest of the pipeline is only hooks (then ``inner``
-        is those hooks around the plain call): a core may run them itself, in its own frame,
-        around ``wrapped(*args, **kwargs)``. A core that does not inline ``outer`` wraps itself
-        with `around`.
-        """
+    def layer(self, segment: Segment) -> Layer:
+        """The segment function of this core (see `Segment`)."""
 
 
 def callable_name(func: Callable[..., Any]) -> str:
@@ -153,7 +161,7 @@ def _segment(strategies: tuple[Hook | Core, ...], *, is_async: bool) -> Layer:
             inline = None if any(_is_core(s) for s in rest) else inner_hooks(rest)
             inner = _segment(rest, is_async=is_async)
             core = cast("Core", strategy)
-            return core.layer(inner, is_async=is_async, outer=tuple(hooks), inline=inline)
+            return core.layer(Segment(inner, is_async, tuple(hooks), inline))
         hooks.append(cast("Hook", strategy))
     return around(tuple(hooks), None, is_async=is_async)
 

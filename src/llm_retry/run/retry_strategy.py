@@ -17,7 +17,7 @@ from llm_retry.instrumentation.calls import call_counter
 from . import clock
 from .drivers import PolicySource, drive, resolve, retry
 from .engine import Guard, RetryRun, current_guard
-from .pipeline import Hook, Layer, around, bind, callable_name, hooked, merged
+from .pipeline import Hook, Layer, Segment, around, bind, callable_name, hooked, merged
 from .variants import wrapper_for
 
 __all__ = ["RetryStrategy", "quick"]
@@ -47,16 +47,15 @@ class RetryStrategy:
         self.options = options
         wrapper_for(func, source, self.name, (_sync_base, _async_base), **options)  # checks
 
-    def layer(
-        self,
-        inner: Layer,
-        *,
-        is_async: bool,
-        outer: tuple[Hook, ...],
-        inline: tuple[Hook, ...] | None,
-    ) -> Layer:
-        """The retry segment: ``outer`` hooks, the loop, ``inner`` around every attempt."""
+    def layer(self, segment: Segment) -> Layer:
+        """The retry segment: the hooks above around the loop, ``inner`` in every attempt."""
         source, name = self.source, self.name
+        inner, is_async, outer, inline = (
+            segment.inner,
+            segment.is_async,
+            segment.outer,
+            segment.inline,
+        )
         variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
         if variant is None and inline is not None:
             if is_async:
