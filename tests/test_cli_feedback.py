@@ -211,17 +211,23 @@ def test_shell_completion_of_preset_names(tmp_path):
     assert Path(answer).read_text().split() == ["deepseek"]
 
 
-def test_the_validate_transcript_in_the_reference(capsys, tmp_path, monkeypatch):
-    """docs/reference/cli.md's validate transcript is what the command prints for its file."""
+def test_the_transcripts_in_the_reference(capsys, tmp_path, monkeypatch):
+    """Each ``<!-- transcript -->`` of docs/reference/cli.md is what its commands print.
+
+    The commands run where the page's ``my-policy.toml`` is; what a command prints on standard
+    output and standard error is compared with the lines below it.
+    """
     page = (Path(__file__).parent.parent / "docs" / "reference" / "cli.md").read_text()
     (toml,) = re.findall(r"^```toml\n(.*?)^```$", page, re.M | re.S)
-    (transcript,) = re.findall(
-        r"^<!-- transcript: validate my-policy.toml -->\n```text\n(.*?)^```$", page, re.M | re.S
-    )
-    command, _, expected = transcript.partition("\n")
     (tmp_path / "my-policy.toml").write_text(toml)
     monkeypatch.chdir(tmp_path)
-    assert command == "$ llm-retry validate my-policy.toml"
-    status, out, _ = run_main(capsys, "validate", "my-policy.toml")
-    assert status == 1
-    assert out == expected
+    transcripts = re.findall(r"^<!-- transcript -->\n```text\n(.*?)^```$", page, re.M | re.S)
+    assert len(transcripts) == 2
+    for transcript in transcripts:
+        for command in re.split(r"^\$ ", transcript, flags=re.M)[1:]:
+            line, _, expected = command.partition("\n")
+            program, *args = line.split()
+            assert program == "llm-retry"
+            status, out, err = run_main(capsys, *args)
+            assert status in (1, 2), line
+            assert out + err == expected, line
