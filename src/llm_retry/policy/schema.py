@@ -183,7 +183,8 @@ def _keyed(
 
 def _transport_key(key: object) -> object:
     if key not in TRANSPORT_KINDS:
-        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}")
+        hint = did_you_mean(key, TRANSPORT_KINDS)
+        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}{hint}")
     return key
 
 
