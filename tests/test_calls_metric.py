@@ -241,3 +241,32 @@ def test_async_calls_are_counted():
     counted = counts(f"{__name__}.{answer.__qualname__}")
     assert counted["succeeded_after_retries"] == 1
     assert counted["succeeded_first_time"] == 2
+
+
+def test_attempt_spans_never_carry_secrets(tracing):
+    """A key in an exception's message is redacted in the span's exception event."""
+    from helpers import HTTPError  # noqa: PLC0415
+    from llm_retry.instrumentation import OpenTelemetryHook  # noqa: PLC0415
+
+    provider, exporter, meters, _ = tracing
+    set_hooks([OpenTelemetryHook(meters, tracer_provider=provider)])
+
+    class LeakyError(HTTPError):
+        def __str__(self) -> str:
+            return "HTTP 503 for Authorization: Bearer sk-leaked-secret-123"
+
+    failures = [LeakyError(503)]
+
+    @llm_retry(attempts=2)
+    def leaky() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    with no_wait():
+        assert leaky() == "ok"
+    (failed, _) = [s for s in exporter.get_finished_spans() if s.name == "llm_retry.attempt"]
+    (exception,) = [e for e in failed.events if e.name == "exception"]
+    recorded = str(dict(exception.attributes))
+    assert "sk-leaked-secret-123" not in recorded
+    assert "Bearer ***" in recorded
