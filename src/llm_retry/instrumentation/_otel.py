@@ -1,8 +1,9 @@
 """OpenTelemetry: instruments on the meter ``llm_retry``, span events, and a span per attempt.
 
-Attributes follow the semantic conventions where one exists (`semconv_attributes`):
-``http.response.status_code``, ``error.type``, ``http.request.resend_count`` and
-``code.function.name``; llm-retry's own fields are namespaced ``llm_retry.*``. Without an
+Attributes, on spans and on metrics alike, follow the semantic conventions where one exists
+(`semconv_attributes`): ``http.response.status_code``, ``error.type``,
+``http.request.resend_count`` and ``code.function.name``; llm-retry's own fields and labels are
+namespaced ``llm_retry.*`` (``llm_retry.policy``, ``llm_retry.source``, ...). Without an
 OpenTelemetry SDK configured, the API's no-op meter and tracer make all of this free.
 """
 
@@ -29,6 +30,11 @@ _SEMCONV = {
 _ATTEMPT_EVENTS = ("llm_retry.attempt_failed", "llm_retry.retry_scheduled")
 
 
+def _name(field: str) -> str:
+    """The OpenTelemetry attribute name of an event field or metric label."""
+    return _SEMCONV.get(field, f"llm_retry.{field}")
+
+
 def semconv_attributes(record: Mapping[str, Any]) -> dict[str, Any]:
     """An event's fields as OpenTelemetry attributes, named after the semantic conventions.
 
@@ -40,7 +46,7 @@ def semconv_attributes(record: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in record.items():
         if key in ("event", "log_level") or not isinstance(value, _SCALARS):
             continue
-        attributes[_SEMCONV.get(key, f"llm_retry.{key}")] = value
+        attributes[_name(key)] = value
     attempt = record.get("attempt")
     if record.get("event") in _ATTEMPT_EVENTS and isinstance(attempt, int) and attempt > 1:
         attributes["http.request.resend_count"] = attempt - 1
@@ -101,7 +107,7 @@ class OpenTelemetryHook:
             instrument = self.instruments.get(measure.metric)
             if instrument is None:
                 continue
-            attributes = dict(measure.labels)
+            attributes = {_name(label): value for label, value in measure.labels}
             if METRICS[measure.metric].kind == "gauge":
                 instrument.set(measure.value, attributes)
             else:
