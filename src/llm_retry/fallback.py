@@ -36,7 +36,7 @@ from typing import Any, ParamSpec, TypeVar
 from .budget import remaining
 from .decide.adapters import error_info
 from .decide.classify import _type_name as type_name  # how events name exception types
-from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
+from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError, did_you_mean
 from .events import emit
 from .run.engine import Verdict, add_note, verdict
 from .run.pipeline import Layer, Segment, around, attach, callable_name, unwrapped
@@ -157,7 +157,23 @@ class _Fallback:
         self.param, self.values = next(iter(swap.items())) if swap else ("", ())
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        _check_swapped(unwrapped(func), self.param)
         return attach(func, _Strategy(self, callable_name(unwrapped(func))))
+
+
+def _check_swapped(func: Callable[..., Any], param: str) -> None:
+    """A swapped keyword the function cannot take fails at decoration, not at the first call."""
+    try:
+        parameters = inspect.signature(getattr(func, "__func__", func)).parameters
+    except (TypeError, ValueError):  # no signature to check (a builtin, a C callable)
+        return
+    kinds = {p.kind for p in parameters.values()}
+    if not param or param in parameters or inspect.Parameter.VAR_KEYWORD in kinds:
+        return
+    raise PolicyError(
+        f"fallback {param}=: {callable_name(func)} has no parameter {param!r}"
+        f"{did_you_mean(param, parameters)}"
+    )
 
 
 class _Strategy:
