@@ -27,6 +27,7 @@ __all__ = ["FIX", "without_retries"]
 
 C = TypeVar("C")
 FIX = "create the client with max_retries=0, or use llm_retry.sdk.without_retries(client)"
+"""What the notes and events about stacked SDK retries tell the user to do."""
 _HEADER = "x-stainless-retry-count"
 _MAX_CAUSE_DEPTH = 3
 

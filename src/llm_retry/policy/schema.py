@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
-from llm_retry.errors import PolicyError
+from llm_retry.errors import PolicyError, did_you_mean
 
 from .rules import (
     CIRCUIT_EFFECTS,
@@ -33,7 +34,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["build_policy", "merge", "parse"]
+__all__ = ["build_policy", "merge", "parse", "problems"]
 
 Check = Callable[[str, object], None]
 RULE_TABLES = ("statuses", "codes", "transport", "results")
@@ -41,10 +42,23 @@ _PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class _Problem(Exception):
-    """A validation problem at a key path, before the file name is known."""
+    """Validation problems at key paths, before the file name is known (``messages``: all)."""
 
-    def __init__(self, path: str, problem: str) -> None:
+    def __init__(self, path: str, problem: str, more: tuple[str, ...] = ()) -> None:
         super().__init__(f"{path}: {problem}" if path else problem)
+        self.messages = (str(self), *more)
+
+
+def _each(checks: Iterable[Callable[[], None]]) -> None:
+    """Run every check, then raise one `_Problem` carrying the problems of all of them."""
+    found: list[str] = []
+    for check in checks:
+        try:
+            check()
+        except _Problem as exc:
+            found += exc.messages
+    if found:
+        raise _Problem("", found[0], tuple(found[1:]))
 
 
 def _join(path: str, key: object) -> str:
@@ -84,24 +98,35 @@ def _flag(path: str, value: object) -> None:
 
 def _effect(path: str, value: object) -> None:
     if value not in CIRCUIT_EFFECTS:
-        raise _Problem(path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {shown(value)}")
+        hint = did_you_mean(value, CIRCUIT_EFFECTS)
+        raise _Problem(
+            path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {shown(value)}{hint}"
+        )
 
 
 def _jitter(path: str, value: object) -> None:
     if value not in JITTERS:
-        raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {shown(value)}")
+        raise _Problem(
+            path,
+            f"must be one of {', '.join(JITTERS)}, not {shown(value)}"
+            + did_you_mean(value, JITTERS),
+        )
 
 
 def _table(fields: Mapping[str, Check]) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
             raise _Problem(path, f"must be a table, not {shown(value)}")
-        for key, item in value.items():
-            if key not in fields:
-                raise _Problem(_join(path, key), f"unknown key; known: {', '.join(sorted(fields))}")
-            fields[key](_join(path, key), item)
+        _each(partial(_field, fields, _join(path, key), key, item) for key, item in value.items())
 
     return check
+
+
+def _field(fields: Mapping[str, Check], path: str, key: str, value: object) -> None:
+    if key not in fields:
+        known = ", ".join(sorted(fields))
+        raise _Problem(path, f"unknown key; known: {known}{did_you_mean(key, fields)}")
+    fields[key](path, value)
 
 
 _BACKOFF = _table(
@@ -131,7 +156,10 @@ def _rule(partial: bool) -> Check:
         if action is None and partial:
             return
         if action not in ("retry", "fail"):
-            raise _Problem(_join(path, "action"), f"must be 'retry' or 'fail', not {shown(action)}")
+            hint = did_you_mean(action, ("retry", "fail"))
+            raise _Problem(
+                _join(path, "action"), f"must be 'retry' or 'fail', not {shown(action)}{hint}"
+            )
         for key, only in _ONLY_FOR.items():
             if key in value and action != only:
                 raise _Problem(_join(path, key), f"only applies to action = '{only}'")
@@ -143,12 +171,10 @@ def _rules(key_check: Callable[[object], object], rule: Check) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
             raise _Problem(path, f"must be a table, not {shown(value)}")
-        for key, item in value.items():
-            try:
-                key_check(key)
-            except PolicyError as exc:
-                raise _Problem(_join(path, key), str(exc)) from None
-            rule(_join(path, key), item)
+        _each(
+            partial(_keyed, key_check, rule, _join(path, key), key, item)
+            for key, item in value.items()
+        )
 
     return check
 
@@ -170,9 +196,20 @@ def _profiles(overlay: Check) -> Check:
     return check
 
 
+def _keyed(
+    key_check: Callable[[object], object], rule: Check, path: str, key: object, value: object
+) -> None:
+    try:
+        key_check(key)
+    except PolicyError as exc:
+        raise _Problem(path, str(exc)) from None
+    rule(path, value)
+
+
 def _transport_key(key: object) -> object:
     if key not in TRANSPORT_KINDS:
-        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}")
+        hint = did_you_mean(key, TRANSPORT_KINDS)
+        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}{hint}")
     return key
 
 
@@ -234,21 +271,49 @@ _FILE = _table(
 
 
 # -- parse, merge, build --------------------------------------------------------------------
-def parse(text: str, source: str) -> dict[str, Any]:
-    """Parse and validate a preset file's text; ``source`` names it in every error."""
+def _load(text: str, source: str) -> dict[str, Any]:
+    """The TOML of a preset file's text, or a `PolicyError` naming the file."""
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
     except RecursionError:
         raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
     except ValueError as exc:  # an integer too long to convert
         raise PolicyError(f"{source}: not valid TOML: {shown(str(exc))}") from None
+    return data
+
+
+def parse(text: str, source: str) -> dict[str, Any]:
+    """Parse and validate a preset file's text; ``source`` names it in every error."""
+    data = _load(text, source)
     try:
         _FILE("", data)
     except _Problem as exc:
-        raise PolicyError(f"{source}: {exc}") from None
+        raise PolicyError(_first(source, exc.messages)) from None
     return dict(data)
+
+
+def _first(source: str, messages: tuple[str, ...], where: str = "") -> str:
+    """The first problem, and how many more there are."""
+    more = f" (and {len(messages) - 1} more: llm-retry validate {source})" if messages[1:] else ""
+    return f"{where or source}: {messages[0]}{more}"
+
+
+def problems(text: str, source: str) -> list[str]:
+    """Every problem of a preset file's text, each as ``SOURCE: KEY.PATH: PROBLEM``.
+
+    `parse` raises the first of them; this lists them all (``llm-retry validate``).
+    """
+    try:
+        data = _load(text, source)
+    except PolicyError as exc:
+        return [str(exc)]
+    try:
+        _FILE("", data)
+    except _Problem as exc:
+        return [f"{source}: {message}" for message in exc.messages]
+    return []
 
 
 def _replaces(path: tuple[str, ...], overlay: object) -> bool:
@@ -289,7 +354,9 @@ def build_policy(name: str, settings: Mapping[str, Any], source: str, profile: s
     try:
         _MERGED("", settings)
     except _Problem as exc:
-        raise PolicyError(f"{source}: profile {profile} (after merging): {exc}") from None
+        raise PolicyError(
+            _first(source, exc.messages, f"{source}: profile {profile} (after merging)")
+        ) from None
     kwargs: dict[str, Any] = {
         key: settings[key]
         for key in ("attempts", "max_retry_after", "retry_after", "retry_nested")

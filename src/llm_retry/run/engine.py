@@ -25,6 +25,8 @@ from llm_retry.decide.marks import add_note, attach, attached, brief
 from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
+from llm_retry.instrumentation.attempts import report_attempt
+from llm_retry.instrumentation.calls import call_counter
 
 from . import clock as _clock
 
@@ -168,6 +170,7 @@ class RetryRun:
     """Classify each failed attempt, plan the next step, and report it."""
 
     __slots__ = (
+        "attempt_start",
         "attempts",
         "decision",
         "error",
@@ -193,6 +196,7 @@ class RetryRun:
         self.name = name
         self.start = start
         self.attempts = 1
+        self.attempt_start = start  # when the attempt in flight began, on the active clock
         self.decision: Decision | None = None
         self.step: Wait | GiveUp | None = None
         self.error: Exception | None = None
@@ -237,6 +241,7 @@ class RetryRun:
         self.attempts = self.offset + state.attempt_number
         if not isinstance(exc, Exception):  # success, or cancellation / exit: never retried
             self.decision = self.step = None
+            report_attempt(self, exc)
             return False
         return self.failure(exc)
 
@@ -250,6 +255,7 @@ class RetryRun:
         if held is not None and isinstance(step, Wait):  # retry at one layer only
             step = held
         self._attempt_failed(exc, decision)
+        report_attempt(self, exc)
         self.step = held_back(step, exc, decision, self.name, self.policy.name)
         if self.guard is not None:
             self.step = self.guard.review(self.step, self)
@@ -268,6 +274,7 @@ class RetryRun:
         step = self.step
         if not isinstance(step, Wait) or self.decision is None:
             return
+        self.attempt_start = _clock.now() + step.seconds
         emit(
             "llm_retry.retry_scheduled",
             "info",
@@ -288,6 +295,7 @@ class RetryRun:
         step = self.step
         if not isinstance(exc, Exception) or not isinstance(step, GiveUp):
             return
+        call_counter(self.name).ended(exc, self.attempts)
         elapsed = self.elapsed()
         summary = (
             f"gave up after {_plural(self.attempts, 'attempt')} in {elapsed:.1f} s: {step.reason}"
@@ -312,6 +320,7 @@ class RetryRun:
 
     def succeeded(self) -> None:
         """The call succeeded after at least one failed attempt."""
+        call_counter(self.name).ended(None, self.attempts)
         emit(
             "llm_retry.recovered",
             "info",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from llm_retry.instrumentation.calls import call_counter
+
 from . import clock
 from .ahooks import awaits
 from .drivers import PolicySource, drive, resolve, retry
@@ -83,6 +85,7 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
     once unless the active guard has to admit it; anything else goes through the drivers.
     """
     attempt = around(() if inside is None else (inside,), None, is_async=False)
+    counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
 
     def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -97,6 +100,8 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
                 except Exception as exc:  # noqa: BLE001 - the policy decides, not the clause
                     run = RetryRun(resolve(source, exc), name, start, guard)
                     result = retry(run, hooked(inside, wrapped), exc, args, kwargs)
+                else:
+                    counter.first_time += 1  # calls by outcome: the happy path's one count
         except BaseException as exc:
             if outer is not None:
                 outer.exit(token, exc)
