@@ -31,7 +31,7 @@ def test_an_open_requests_stream_error_body_is_read_once_the_attempt_fails(serve
     with no_wait(), pytest.raises(requests.HTTPError) as caught:
         ask()
     assert len(server.requests) == 1
-    assert caught.value.body["error"]["code"] == "insufficient_quota"
+    assert error_info(caught.value).code == "insufficient_quota"
 
 
 def test_inside_client_stream_the_helper_keeps_the_body(server):

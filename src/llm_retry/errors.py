@@ -13,7 +13,7 @@ note. These are for what only llm-retry knows::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "BudgetExhaustedError",
@@ -87,6 +87,17 @@ class InvalidResultError(LLMRetryError):
         self.result = result
         kind = reason.partition(":")[0].strip()
         self.kind = kind if kind.isidentifier() and kind.islower() else "invalid"
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'attempts'?"`` when ``word`` is close to one of ``choices``, else ``""``.
+
+    The tail of an error message about an unknown name: a key, a preset, a command.
+    """
+    import difflib  # noqa: PLC0415 - only when a message needs it
+
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class StreamEventError(LLMRetryError):

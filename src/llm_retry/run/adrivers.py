@@ -13,6 +13,8 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from llm_retry.instrumentation.calls import call_counter, counted_first_time, counted_refusal
+
 from . import clock
 from .drivers import (
     STOPPED,
@@ -26,6 +28,7 @@ from .drivers import (
     stop_retries,
 )
 from .engine import Admission, Guard, RetryRun, areplay, current_guard
+from .keys import prefetch
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
 from .streams import KINDS, Detect
@@ -145,9 +148,11 @@ async def timed(awaitable: Awaitable[Any], timeout: float) -> Any:
 
 
 async def _aadmit(guard: Guard, name: str, attempt: int) -> Admission:
+    await prefetch(guard)  # the blocks are read with the store's async methods
     admission = guard.admit(name, attempt, None)
     while admission.stop is None and admission.delay > 0:
         await clock.apause(admission.delay)
+        await prefetch(guard)
         admission = guard.admit(name, attempt, admission.ticket)
     return admission
 
@@ -172,7 +177,7 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
     start = clock.now()
     if guard is None:
         try:
-            return await call(*args, **kwargs)
+            return counted_first_time(name, await call(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
             first = exc
         return await aretry(
@@ -180,9 +185,10 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
         )
     admission = await _aadmit(guard, name, 1)
     if admission.stop is not None:
-        raise guard.exhausted(admission.stop)
+        raise counted_refusal(name, guard.exhausted(admission.stop))
     try:
-        return await _asettled(guard, admission.ticket, call, args, kwargs)
+        result = await _asettled(guard, admission.ticket, call, args, kwargs)
+        return counted_first_time(name, result)
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
     run = RetryRun(resolve(source, first), name, start, guard, admission.ticket)
@@ -232,11 +238,12 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
     (`llm_retry.run.drivers.Expiry`: one shared loop timer, no extra frame).
     """
 
+    counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
     known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
 
     # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
     # branches a helper coroutine would otherwise hold.
-    async def segment(  # noqa: PLR0912
+    async def segment(  # noqa: PLR0912, PLR0915 - one frame, see above
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -280,6 +287,8 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
                 if failed is not None:
                     run = RetryRun(resolve(source, failed), name, start, guard)
                     result = await aretry(run, ahooked(inside, wrapped), failed, args, kwargs)
+                else:
+                    counter.first_time += 1  # calls by outcome: the happy path's one count
         except BaseException as exc:
             if outer is not None:
                 outer.exit(token, exc)
@@ -299,7 +308,7 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
     if guard is not None:  # admit the first attempt without blocking the loop
         admission = await _aadmit(guard, name, 1)
         if admission.stop is not None:
-            raise guard.exhausted(admission.stop)
+            raise counted_refusal(name, guard.exhausted(admission.stop))
         run = RetryRun(source(), name, clock.now(), guard, admission.ticket)
     else:
         run = begin(source, name, None)
@@ -312,3 +321,5 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
         raise
     if run.attempts > 1:
         run.succeeded()
+    else:
+        counted_first_time(name, None)

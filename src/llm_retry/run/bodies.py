@@ -6,8 +6,9 @@ spend-limit code) is unknown and a 429 the policy fails at once would be retried
 ``ClientResponseError`` carries no body at all.
 
 - `keep_body` runs when an attempt fails (before it is classified): a requests or httpx
-  response that is still open and unread is read up to the cap, and the JSON is kept on the
-  exception as ``body``, where every reader looks first.
+  response that is still open and unread is read up to the cap, and the JSON is kept for the
+  exception (`llm_retry.decide.marks.attach`, the exception itself untouched), where the
+  failure reader looks after the exception's own ``body``.
 - `read_then_raise` / `aread_then_raise` (``llm_retry.sdk.raise_for_status`` and
   ``araise_for_status``) read the body before the response is closed or released, for code
   that raises inside ``with client.stream(...)`` or uses aiohttp.
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from llm_retry.decide.marks import attach, attached, attr
 
 __all__ = ["MAX_BODY_BYTES", "aread_then_raise", "keep_body", "read_then_raise"]
 
@@ -103,18 +106,15 @@ async def aread_bounded(response: Any) -> bytes | None:
 
 def keep_body(exc: BaseException) -> None:
     """Read the unread body of an error's streamed response and keep its JSON as ``body``."""
-    if getattr(exc, "body", None) is not None:
+    if attr(exc, "body") is not None or attached(exc, "body") is not None:
         return
-    response = getattr(exc, "response", None)
+    response = attr(exc, "response")
     status = _status(response)
     if status is None or status < 400 or not _unread(response):
         return
     body = _parsed(read_bounded(response))
     if body is not None:
-        try:
-            exc.body = body  # type: ignore[attr-defined]
-        except AttributeError:  # an exception class with __slots__
-            return
+        attach(exc, "body", body)  # the exception itself is not touched
 
 
 def read_then_raise(response: Any) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_retry.decide.waits import GiveUp
 from llm_retry.errors import PolicyError
+from llm_retry.instrumentation.calls import counted_first_time, counted_refusal
 from llm_retry.policy import Policy
 
 from . import clock
@@ -114,15 +115,15 @@ def drive(source: PolicySource, name: str, call: Call, args: Any, kwargs: Any) -
     start = clock.now()
     if guard is None:
         try:
-            return call(*args, **kwargs)
+            return counted_first_time(name, call(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
             first = exc
         return retry(RetryRun(resolve(source, first), name, start), call, first, args, kwargs)
     admission = _admit(guard, name, 1)
     if admission.stop is not None:
-        raise guard.exhausted(admission.stop)
+        raise counted_refusal(name, guard.exhausted(admission.stop))
     try:
-        return _settled(guard, admission.ticket, call, args, kwargs)
+        return counted_first_time(name, _settled(guard, admission.ticket, call, args, kwargs))
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
     run = RetryRun(resolve(source, first), name, start, guard, admission.ticket)
@@ -203,7 +204,7 @@ def begin(source: PolicySource, name: str, guard: Guard | None) -> RetryRun:
     if guard is not None:
         admission = _admit(guard, name, 1)
         if admission.stop is not None:
-            raise guard.exhausted(admission.stop)
+            raise counted_refusal(name, guard.exhausted(admission.stop))
         ticket = admission.ticket
     return RetryRun(source(), name, start, guard, ticket)
 
@@ -221,6 +222,8 @@ def attempts(source: PolicySource, name: str) -> Iterator[Attempt]:
         raise
     if run.attempts > 1:
         run.succeeded()
+    else:
+        counted_first_time(name, None)
 
 
 def block_failed(run: RetryRun, exc: BaseException) -> None:

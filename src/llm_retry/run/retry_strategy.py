@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from llm_retry.instrumentation.calls import call_counter
+
 from . import clock
+from .ahooks import awaits
 from .drivers import PolicySource, drive, resolve, retry
 from .engine import Guard, RetryRun, current_guard
 from .pipeline import Hook, Layer, Segment, around, bind, callable_name, hooked, merged
@@ -62,7 +65,7 @@ class RetryStrategy:
         variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
         bases = (_sync_base, _async_base)
         detect = detector_for(self.func, source, name, bases, **self.options)
-        if variant is None and inline is not None:
+        if variant is None and inline is not None and not (is_async and awaits((*outer, *inline))):
             if is_async:
                 from .adrivers import fused_async  # noqa: PLC0415 - asyncio only for async code
 
@@ -104,6 +107,7 @@ def _fused_sync(
     once unless the active guard has to admit it; anything else goes through the drivers.
     """
     attempt = around(() if inside is None else (inside,), None, is_async=False)
+    counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
     known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
 
     def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -119,6 +123,8 @@ def _fused_sync(
                 except Exception as exc:  # noqa: BLE001 - the policy decides, not the clause
                     run = RetryRun(resolve(source, exc), name, start, guard)
                     result = retry(run, hooked(inside, wrapped), exc, args, kwargs)
+                else:
+                    counter.first_time += 1  # calls by outcome: the happy path's one count
         except BaseException as exc:
             if outer is not None:
                 outer.exit(token, exc)
