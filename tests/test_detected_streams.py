@@ -113,5 +113,6 @@ def test_plain_values_are_remembered_by_type():
     answer = Answer()
     assert ask(answer) is answer
     assert streams.KINDS[Answer] is None
+    assert Answer in streams.PLAIN
     assert streams.stream_kind(iter([])) is None  # a list iterator is a value, not a stream
     assert streams.stream_kind(x for x in ()) == streams.STREAM

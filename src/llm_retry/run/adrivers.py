@@ -31,7 +31,7 @@ from .engine import Admission, Guard, RetryRun, areplay, current_guard
 from .keys import prefetch
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
-from .streams import KINDS, Detect
+from .streams import PLAIN, Detect
 
 if TYPE_CHECKING:
     import tenacity
@@ -239,7 +239,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
     """
 
     counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
-    known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
+    plain = PLAIN  # result types known not to be streams (llm_retry.run.streams)
 
     # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
     # branches a helper coroutine would otherwise hold.
@@ -295,7 +295,7 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
             raise
         if outer is not None:
             outer.exit(token, None)
-        if detect is None or known(type(result), True) is None:
+        if detect is None or type(result) in plain:
             return result
         return await detect(result, ahooked(inside, wrapped), instance, args, kwargs)  # a stream
 

@@ -19,7 +19,7 @@ from .ahooks import awaits
 from .drivers import PolicySource, drive, resolve, retry
 from .engine import Guard, RetryRun, current_guard
 from .pipeline import Hook, Layer, Segment, around, bind, callable_name, hooked, merged
-from .streams import KINDS, Detect, detected
+from .streams import PLAIN, Detect, detected
 from .variants import detector_for, wrapper_for
 
 __all__ = ["RetryStrategy", "quick"]
@@ -108,7 +108,7 @@ def _fused_sync(
     """
     attempt = around(() if inside is None else (inside,), None, is_async=False)
     counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
-    known = KINDS.get  # result type -> None for a plain value (llm_retry.run.streams)
+    plain = PLAIN  # result types known not to be streams (llm_retry.run.streams)
 
     def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -131,7 +131,7 @@ def _fused_sync(
             raise
         if outer is not None:
             outer.exit(token, None)
-        if detect is None or known(type(result), True) is None:
+        if detect is None or type(result) in plain:
             return result
         return detect(result, hooked(inside, wrapped), instance, args, kwargs)  # a stream
 

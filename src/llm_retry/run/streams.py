@@ -6,7 +6,7 @@ or one of the SDKs' ``.stream()`` managers gets what ``stream=True`` gives: the 
 once the first output is in, a failure before it is retried, one after it is raised with a
 note. ``stream=False`` turns the check off; ``stream=True`` skips it.
 
-The check costs one dictionary lookup per call: what a type is, is worked out the first time
+The check costs one set membership test per call: what a type is, is worked out the first time
 a result of that type is seen (by the names of its classes, so no SDK is imported) and kept.
 
 The stream a successful attempt returned is not wasted: it is handed to the streaming wrapper
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 else:  # wrapt 1.x proxies take no type arguments at run time
     _Proxy = wrapt.ObjectProxy
 
-__all__ = ["KINDS", "MANAGER", "STREAM", "Detect", "detected", "detector", "stream_kind"]
+__all__ = ["KINDS", "MANAGER", "PLAIN", "STREAM", "Detect", "detected", "detector", "stream_kind"]
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 Detect = Callable[[Any, Callable[..., Any], Any, Any, Any], Any]
@@ -56,9 +56,10 @@ _MANAGERS = frozenset(
 )
 _MAX_TYPES = 1024
 KINDS: dict[type, str | None] = {}
-"""What each result type seen so far is; the plain wrapper reads it with
-``KINDS.get(type(result), True) is None`` (a plain value: return it) before calling its
-`Detect`."""
+"""What each result type seen so far is (``None``: a plain value)."""
+PLAIN: set[type] = set()
+"""The result types known to be plain values: the retry frames return a result at once when
+``type(result) in PLAIN``, and call their `Detect` otherwise."""
 _lock = threading.Lock()
 
 
@@ -84,7 +85,10 @@ def stream_kind(result: object) -> str | None:
     with _lock:
         if len(KINDS) >= _MAX_TYPES:
             KINDS.clear()
+            PLAIN.clear()
         KINDS[cls] = kind
+        if kind is None:
+            PLAIN.add(cls)
     return kind
 
 
@@ -153,12 +157,12 @@ def detected(
     ``rebind(wrapped, instance)`` is the attempt a retry of a detected stream makes (the hooks
     below the retry included).
     """
-    known = KINDS.get
+    plain = PLAIN
     if is_async:
 
         async def alayer(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
             result = await layer(wrapped, instance, args, kwargs)
-            if known(type(result), True) is None:
+            if type(result) in plain:
                 return result
             return await detect(result, rebind(wrapped, instance), instance, args, kwargs)
 
@@ -166,7 +170,7 @@ def detected(
 
     def slayer(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         result = layer(wrapped, instance, args, kwargs)
-        if known(type(result), True) is None:
+        if type(result) in plain:
             return result
         return detect(result, rebind(wrapped, instance), instance, args, kwargs)
 
