@@ -18,9 +18,9 @@ from typing import Any, Literal
 from llm_retry.policy.settings import CircuitSettings
 
 __all__ = [
-    "Admission",
     "BreakerState",
     "CircuitSettings",
+    "Gate",
     "Outcome",
     "Transition",
     "admit",
@@ -64,7 +64,7 @@ CLOSED = BreakerState()
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class Gate:
     """Whether a call may go ahead: as an ordinary call, as a probe, or not (and for how long)."""
 
     allowed: bool
@@ -85,21 +85,21 @@ class Transition:
     break_duration: float = 0.0
 
 
-ADMIT = Admission(True)
+ADMIT = Gate(True)
 PROBE_POLL = 1.0
 """Seconds a caller refused while a probe is in flight is told to wait before asking again."""
 
 
 def admit(
     s: BreakerState, now: float, cfg: CircuitSettings
-) -> tuple[Admission, BreakerState, Transition | None]:
+) -> tuple[Gate, BreakerState, Transition | None]:
     """May a call go ahead now? Moves an expired ``open`` to ``half_open`` and counts probes."""
     if s.state == "closed":
         return ADMIT, s, None
     if s.state == "open":
         if now < s.open_until:
             return (
-                Admission(False, retry_in=s.open_until - now, state="open", reason=s.reason),
+                Gate(False, retry_in=s.open_until - now, state="open", reason=s.reason),
                 s,
                 None,
             )
@@ -107,15 +107,15 @@ def admit(
             s, state="half_open", probes=1, probe_successes=0, open_until=now + cfg.break_duration
         )
         change = Transition("open", "half_open", "break over: letting a probe through")
-        return Admission(True, probe=True, state="half_open"), half, change
+        return Gate(True, probe=True, state="half_open"), half, change
     if s.probes < cfg.half_open_probes:
         more = dataclasses.replace(s, probes=s.probes + 1)
-        return Admission(True, probe=True, state="half_open"), more, None
+        return Gate(True, probe=True, state="half_open"), more, None
     if now >= s.open_until:  # a probe that never reported (its process died): try another
         fresh = dataclasses.replace(s, probes=1, open_until=now + cfg.break_duration)
-        return Admission(True, probe=True, state="half_open"), fresh, None
+        return Gate(True, probe=True, state="half_open"), fresh, None
     wait = min(PROBE_POLL, s.open_until - now)  # check back soon: the probe may be done by then
-    return Admission(False, retry_in=wait, state="half_open", reason="probe in flight"), s, None
+    return Gate(False, retry_in=wait, state="half_open", reason="probe in flight"), s, None
 
 
 def _window(

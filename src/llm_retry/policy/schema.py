@@ -71,6 +71,7 @@ def _join(path: str, key: object) -> str:
 # -- value checks -------------------------------------------------------------------------
 def _kind(kind: Kind) -> Check:
     """The check of a value of ``kind`` (`llm_retry.policy.settings`)."""
+
     def check(path: str, value: object) -> None:
         problem = kind.problem(value)
         if problem is not None:
