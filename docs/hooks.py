@@ -11,12 +11,19 @@ Two markers, each alone on a line, are replaced wherever they appear in a page:
 
 ``PROFILE`` defaults to ``prod``. A marker naming an unknown preset or profile stops the build.
 ``llm_retry`` is imported when a page is rendered, not when MkDocs loads this file.
+
+Before the build, the pictures drawn by ``docs/scripts/`` are re-made from the code
+(``timeline.py``: one call's attempts and waits, from its captured events); a file is written
+only when its content changed, so ``mkdocs serve`` does not rebuild in a loop.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 MARKER = re.compile(
@@ -103,3 +110,16 @@ def replace_markers(markdown: str) -> str:
 def on_page_markdown(markdown: str, **_: Any) -> str:
     """MkDocs event: runs on every page's Markdown before it is converted to HTML."""
     return replace_markers(markdown)
+
+
+def on_pre_build(**_: Any) -> None:
+    """MkDocs event: re-make the pictures before the pages are read."""
+    path = Path(__file__).parent / "scripts" / "timeline.py"
+    spec = importlib.util.spec_from_file_location("docs_timeline", path)
+    if spec is None or spec.loader is None:
+        raise _error(f"cannot load {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    if module.main([]) != 0:
+        raise _error(f"{path.name} failed")

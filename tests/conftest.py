@@ -6,16 +6,21 @@ a reset of the budgets' local state; the fakes they share are plain code in ``he
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import anthropic
 import openai
 import pytest
+import structlog
 
 from llm_retry import presets
 from llm_retry.run import clock as _clock
 from llm_retry.run import keys as throttle_state
 from llm_retry.testing import FaultServer
+
+# LiteLLM fetches a model cost map from the network when imported, unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 pytest_plugins = ["redis_server"]
 pytest.register_assert_rewrite("helpers")
@@ -41,6 +46,19 @@ def fresh_budgets() -> Iterator[None]:
     throttle_state.reset()
     yield
     throttle_state.reset()
+
+
+@pytest.fixture
+def unconfigured_structlog() -> Iterator[None]:
+    """structlog as a program that never configured it leaves it (events go to ``logging``)."""
+    configured = structlog.is_configured()
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    if configured:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ import redis
 
 from helpers import HTTPError, run_python
 from llm_retry import BudgetExhaustedError, Policy, PolicyError, Retry, budget, circuit, llm_retry
+from llm_retry.decide.limits import LimitSettings
 from llm_retry.run import admission
+from llm_retry.run.keys import default_store
 from llm_retry.stores import RedisStore
 from llm_retry.testing import FaultServer, capture_events, no_wait
 
@@ -71,21 +73,37 @@ def test_a_caller_in_line_stops_at_the_deadline_without_sending(tight):
 
     @budget(total=5)
     @llm_retry(preset=tight)
-    def inner():
-        sent.append("inner")
+    def ask():
+        sent.append("ask")
         return "never"
 
-    @llm_retry(preset=tight)
-    def outer():  # holds the key's only slot while it runs
-        sent.append("outer")
-        return inner()
-
-    with no_wait() as clock, capture_events() as events, pytest.raises(BudgetExhaustedError):
-        outer()
-    assert sent == ["outer"]
+    with no_wait() as clock, capture_events() as events:
+        gate = admission.key_admission(default_store(), tight, LimitSettings(initial=1, max=1))
+        holder = gate.admit_now(clock.wall(), LimitSettings(initial=1, max=1))
+        assert holder is not None
+        assert holder.admitted  # another call holds the only slot
+        with pytest.raises(BudgetExhaustedError):
+            ask()
+    assert sent == []
     assert sum(clock.waits) == pytest.approx(5.0)  # waited for the slot until the deadline
     throttled = [e for e in events if e["event"] == "llm_retry.throttled"]
     assert throttled[0]["reason"] == "concurrency"
+
+
+def test_a_call_inside_an_admitted_one_does_not_wait_for_its_slot(tight):
+    """Nested calls under one key share the outer call's slot: no deadlock at a limit of one."""
+
+    @llm_retry(preset=tight)
+    def inner():
+        return "ok"
+
+    @llm_retry(preset=tight)
+    def outer():
+        return inner()
+
+    with no_wait() as clock:
+        assert outer() == "ok"
+    assert clock.waits == []
 
 
 def test_limits_false_and_a_disabled_section_turn_admission_off(tight, tmp_path):

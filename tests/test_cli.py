@@ -76,11 +76,12 @@ def test_module_bad_argument_is_one_line_exit_2() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_module_unknown_preset_exits_1() -> None:
-    """An unknown preset is a PolicyError: one line on stderr naming the presets, exit 1."""
+def test_module_unknown_preset_exits_2() -> None:
+    """An unknown preset is a usage error: one line on stderr naming the presets, exit 2."""
     result = run_module("show", "nope")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "unknown preset 'nope'" in result.stderr
+    assert "anthropic, deepseek, generic, openai" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -288,7 +289,7 @@ def test_validate_valid_file(capsys: pytest.CaptureFixture[str], tmp_path: Path)
         ),
         ("attempts = 0\n", "attempts", "whole number >= 1"),
         ('[statuses]\n600 = "retry"\n', "statuses.600", "not an HTTP status"),
-        ("[profiles.staging]\nattempts = 2\n", "profiles.staging", "unknown key"),
+        ('[profiles."on call"]\nattempts = 2\n', "profiles.on call", "a profile name is"),
         ('[backoff]\njitter = "sideways"\n', "backoff.jitter", "'sideways'"),
     ],
 )
@@ -356,7 +357,7 @@ def test_simulate_gives_up(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run_main(
         capsys, "simulate", "deepseek", "--responses", "503,503,503,503,503,503,503"
     )
-    assert status == 0
+    assert status == 1
     assert "attempt 5 -> 503" in out
     assert "attempt 6" not in out
     assert "gave up after 5 attempts" in out
@@ -374,7 +375,7 @@ def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run_main(
         capsys, "simulate", "deepseek", "--responses", "429(retry-after-ms=1500),402", "--json"
     )
-    assert status == 0
+    assert status == 1  # the call gave up
     data = json.loads(out)
     assert data["succeeded"] is False
     first, second = data["attempts"]

@@ -125,18 +125,28 @@ def test_opentelemetry_counters_and_span_events(otel_sdk):
     with tracer_provider.get_tracer("test").start_as_current_span("ask"):
         run_calls()
     sums: dict[str, float] = {}
+    attributes: dict[str, set[str]] = {}
     for resource in reader.get_metrics_data().resource_metrics:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 sums[metric.name] = sum(p.value for p in metric.data.data_points)
+                attributes[metric.name] = {k for p in metric.data.data_points for k in p.attributes}
     assert sums["llm_retry.attempts_failed"] == 5
     assert sums["llm_retry.retries"] == 4
-    assert sums["llm_retry.wait_seconds"] == 7.0
+    assert sums["llm_retry.wait"] == 7.0  # the unit (s) is not in the name twice
+    assert "llm_retry.wait_seconds" not in sums
     assert sums["llm_retry.give_ups"] == 1
+    assert attributes["llm_retry.retries"] == {
+        "code.function.name",
+        "llm_retry.policy",
+        "llm_retry.source",
+    }
     (span,) = exporter.get_finished_spans()
     names = [event.name for event in span.events]
     assert names.count("llm_retry.attempt_failed") == 5
-    assert span.events[0].attributes["status"] == 503
+    assert span.events[0].attributes["http.response.status_code"] == 503
+    assert span.events[0].attributes["error.type"] == "helpers.HTTPError"
+    assert span.events[1].attributes["http.request.resend_count"] == 1  # retry_scheduled
     tracer_provider.shutdown()
 
 
@@ -166,19 +176,6 @@ def test_a_broken_hook_never_breaks_a_call(caplog):
         assert llm_retry(policy=POLICY)(flaky(HTTPError(503), HTTPError(503)))() == "ok"
     reports = [r for r in caplog.records if "instrumentation hook" in r.getMessage()]
     assert len(reports) == 1
-
-
-@pytest.fixture
-def unconfigured_structlog():
-    """structlog as a program that never configured it leaves it."""
-    configured = structlog.is_configured()
-    saved = structlog.get_config()
-    structlog.reset_defaults()
-    yield
-    if configured:
-        structlog.configure(**saved)
-    else:
-        structlog.reset_defaults()
 
 
 def test_stdlib_logging_when_structlog_is_not_configured(unconfigured_structlog, caplog, capsys):

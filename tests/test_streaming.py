@@ -369,7 +369,7 @@ def test_an_empty_generator_ends_at_once():
 
 # -- decoration-time checks and the output test -------------------------------------------
 def test_options_that_do_not_fit_are_rejected_when_decorating():
-    """validate= on a stream and restart= without one are PolicyErrors at decoration."""
+    """validate= on a stream and restart= with stream=False are PolicyErrors at decoration."""
 
     def gen():
         yield 1
@@ -377,7 +377,7 @@ def test_options_that_do_not_fit_are_rejected_when_decorating():
     with pytest.raises(PolicyError, match="stream has none"):
         llm_retry(policy=POLICY, validate=lambda r: None)(gen)
     with pytest.raises(PolicyError, match="restart=True applies to streams"):
-        llm_retry(policy=POLICY, restart=True)(lambda: 1)
+        llm_retry(policy=POLICY, restart=True, stream=False)(lambda: 1)
     with pytest.raises(PolicyError, match="validate= must be a function"):
         llm_retry(policy=POLICY, validate="json")(lambda: 1)
 
@@ -388,7 +388,8 @@ def test_options_that_do_not_fit_are_rejected_when_decorating():
         ({"type": "message_start"}, False),
         ({"type": "content_block_start"}, False),
         ({"type": "ping"}, False),
-        ({"type": "content_block_delta"}, True),
+        ({"type": "content_block_delta", "delta": {"type": "text_delta", "text": ""}}, False),
+        ({"type": "content_block_delta", "delta": {"type": "text_delta", "text": "a"}}, True),
         ({"object": "chat.completion.chunk", "choices": [{"delta": {"role": "assistant"}}]}, False),
         ({"object": "chat.completion.chunk", "choices": [{"delta": {"content": ""}}]}, False),
         ({"object": "chat.completion.chunk", "choices": [{"delta": {"content": "a"}}]}, True),

@@ -46,7 +46,7 @@ def source_modules() -> set[str]:
 def test_wheel_has_every_module_and_loads_every_preset(tmp_path):
     """A wheel built from this tree, alone on the path, imports every module and loads presets.
 
-    Python runs with -S so the editable install of the source tree (a .pth import hook) cannot
+    Python runs with -S so the editable install of the source tree (a .pth path) cannot
     supply a module the wheel forgot; the dependencies come from site-packages on PYTHONPATH.
     """
     wheels, target = tmp_path / "wheels", tmp_path / "site"

@@ -10,6 +10,8 @@ Decorate the functions that already call an SDK::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .block import retrying
 from .budget import attempt_timeout, budget, remaining
 from .circuit import Circuit, CircuitSnapshot, circuit
@@ -53,9 +55,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> str:
-    if name == "__version__":
-        from importlib.metadata import version  # noqa: PLC0415 - only when asked
+if TYPE_CHECKING:  # type checkers see one more attribute, and a misspelt name stays an error
+    __version__: str
+else:
 
-        return version("llm-retry")
-    raise AttributeError(f"module 'llm_retry' has no attribute {name!r}")
+    def __getattr__(name: str) -> str:
+        """``__version__``, read from the installed metadata only when asked for."""
+        if name == "__version__":
+            from importlib.metadata import version  # noqa: PLC0415 - only when asked
+
+            return version("llm-retry")
+        raise AttributeError(f"module 'llm_retry' has no attribute {name!r}")

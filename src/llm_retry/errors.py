@@ -7,10 +7,13 @@ note. These are for what only llm-retry knows::
     ├── PolicyError            a policy, preset or override is invalid (also a ValueError)
     ├── CircuitOpenError       the call was not made: its circuit is open
     ├── BudgetExhaustedError   the call was not made: its deadline or retry budget is spent
-    └── InvalidResultError     the call succeeded, but a ``validate=`` check rejected the result
+    ├── InvalidResultError     the call succeeded, but a ``validate=`` check rejected the result
+    └── StreamEventError       a stream handed over an error event instead of raising it
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "BudgetExhaustedError",
@@ -18,6 +21,7 @@ __all__ = [
     "InvalidResultError",
     "LLMRetryError",
     "PolicyError",
+    "StreamEventError",
 ]
 
 
@@ -83,3 +87,33 @@ class InvalidResultError(LLMRetryError):
         self.result = result
         kind = reason.partition(":")[0].strip()
         self.kind = kind if kind.isidentifier() and kind.islower() else "invalid"
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """``"; did you mean 'attempts'?"`` when ``word`` is close to one of ``choices``, else ``""``.
+
+    The tail of an error message about an unknown name: a key, a preset, a command.
+    """
+    import difflib  # noqa: PLC0415 - only when a message needs it
+
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class StreamEventError(LLMRetryError):
+    """An error event a stream yielded instead of raising it (the SDK's stream went on).
+
+    The OpenAI Responses API's ``response.failed`` and ``error`` events arrive as ordinary
+    items of a stream that began with a 200. llm-retry raises them, so they are classified like
+    the HTTP error of the same type (``server_error`` as a 500, ``rate_limit_exceeded`` as a
+    429), retried before the stream's first output and raised with a note after it.
+
+    Attributes:
+        body: ``{"error": {...}}``, the event's error object (``code``, ``type``, ``message``).
+        event: the event itself.
+    """
+
+    def __init__(self, message: str, body: Mapping[str, object], event: object) -> None:
+        super().__init__(message)
+        self.body = body
+        self.event = event

@@ -2,10 +2,12 @@
 
 ::
 
-    @fallback(model=["deepseek-v4-pro", "deepseek-v4-flash"])   # swap a keyword argument
+    MODELS = ["deepseek-v4-pro", "deepseek-v4-flash"]
+
+    @fallback(model=MODELS)                     # swap a keyword argument
     @budget(total=90)
     @llm_retry(preset="deepseek")
-    def summarise(text, *, model): ...
+    def summarise(text: str, *, model: str = MODELS[0]) -> str: ...
 
     @fallback(ask_claude, on=("context_length_exceeded",))    # or call other functions
     @llm_retry(preset="deepseek")
@@ -34,8 +36,8 @@ from typing import Any, ParamSpec, TypeVar
 from .budget import remaining
 from .decide.adapters import error_info
 from .decide.classify import _type_name as type_name  # how events name exception types
-from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
-from .events import emit
+from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError, did_you_mean
+from .events import emit, redact, secret_name
 from .run.engine import Verdict, add_note, verdict
 from .run.pipeline import Layer, Segment, around, attach, callable_name, unwrapped
 
@@ -44,6 +46,13 @@ __all__ = ["fallback"]
 P = ParamSpec("P")
 R = TypeVar("R")
 Trigger = str | type[BaseException]
+
+
+def _label(param: str, value: object, number: int, of: int) -> str:
+    """How notes and events name the alternative ``param=value``: a secret by its position."""
+    if secret_name(param):
+        return f"{param}=*** ({number} of {of})"
+    return str(redact(f"{param}={value!r}"))
 
 
 def _labels(exc: BaseException, found: Verdict | None) -> set[str]:
@@ -155,7 +164,23 @@ class _Fallback:
         self.param, self.values = next(iter(swap.items())) if swap else ("", ())
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        _check_swapped(unwrapped(func), self.param)
         return attach(func, _Strategy(self, callable_name(unwrapped(func))))
+
+
+def _check_swapped(func: Callable[..., Any], param: str) -> None:
+    """A swapped keyword the function cannot take fails at decoration, not at the first call."""
+    try:
+        parameters = inspect.signature(getattr(func, "__func__", func)).parameters
+    except (TypeError, ValueError):  # no signature to check (a builtin, a C callable)
+        return
+    kinds = {p.kind for p in parameters.values()}
+    if not param or param in parameters or inspect.Parameter.VAR_KEYWORD in kinds:
+        return
+    raise PolicyError(
+        f"fallback {param}=: {callable_name(func)} has no parameter {param!r}"
+        f"{did_you_mean(param, parameters)}"
+    )
 
 
 class _Strategy:
@@ -191,10 +216,10 @@ class _Strategy:
             values = values[values.index(given) :] if given in values else [given, *values]
         steps = [
             _Step(
-                f"{chain.param}={value!r}",
+                _label(chain.param, value, number, len(values)),
                 partial(inner, wrapped, instance, args, {**kwargs, chain.param: value}),
             )
-            for value in values
+            for number, value in enumerate(values, 1)
         ]
         return _Chain(self.name, chain.on, steps)
 
@@ -262,7 +287,13 @@ def fallback(
         *alternatives: functions to call after the decorated one, in order.
         on: failures that also advance the chain although no retry was attempted: provider
             codes, statuses (``"404"``, ``"5xx"``), rule labels or exception classes.
-        **swap: one keyword argument and the list of its values.
+        **swap: one keyword argument and the list of its values. Give that parameter the
+            list's first value as its default (``model: str = MODELS[0]``): the chain always
+            passes it, and the default tells type checkers that callers may leave it out (no
+            decorator type can remove a keyword from a signature).
+
+    Returns:
+        A decorator that keeps the decorated function's signature and type.
 
     Raises:
         PolicyError: at decoration time, for a malformed chain.

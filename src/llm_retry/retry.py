@@ -52,7 +52,7 @@ def llm_retry(
     preset: str | None = None,
     policy: Policy | None = None,
     validate: Callable[[Any], str | None] | None = None,
-    stream: bool = False,
+    stream: bool | None = None,
     restart: bool = False,
     **overrides: Any,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
@@ -65,7 +65,7 @@ def llm_retry(
     preset: str | None = None,
     policy: Policy | None = None,
     validate: Callable[[Any], str | None] | None = None,
-    stream: bool = False,
+    stream: bool | None = None,
     restart: bool = False,
     **overrides: Any,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
@@ -88,9 +88,11 @@ def llm_retry(
             the call succeeded with an unusable result ("bad 200"), retried by the policy's
             ``results`` rules (see `llm_retry.validators`); when no attempt is left, the call
             raises `InvalidResultError`.
-        stream: the function returns an SDK stream (``create(..., stream=True)``): the call
-            returns once the first output chunk is in, so a failure before it is retried; after
-            it, a failure is raised with a note, not retried (its output would come twice).
+        stream: whether the function returns a stream. By default (``None``) a returned SDK
+            stream, ``.stream()`` manager or generator is detected (`llm_retry.run.streams`);
+            ``False`` turns that off, ``True`` skips the check. A stream call returns once the
+            first output chunk is in, so a failure before it is retried; after it, a failure is
+            raised with a note, not retried (its output would come twice).
         restart: for streams and generators, re-run the call from the start when it fails after
             output (a ``stream_restarted`` event tells the caller to drop what it got).
         **overrides: policy settings to change (``attempts=3``, ``max_retry_after=30``);

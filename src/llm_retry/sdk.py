@@ -10,6 +10,10 @@ for the ``x-stainless-retry-count`` header the SDKs put on every request (``> 0`
 already retried). It then logs one ``llm_retry.sdk_retries`` warning per client, with the fix::
 
     client = without_retries(openai.OpenAI())   # or openai.OpenAI(max_retries=0)
+
+LiteLLM retries in ``completion_with_retries`` when a call (or ``litellm.num_retries``) asks for
+it, and hands ``max_retries`` to the SDK client it builds: both are found the same way, in the
+frames a LiteLLM error passed through and in the SDK error it maps (its ``__context__``).
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ import weakref
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .decide.marks import attr
 from .events import emit
+from .run.bodies import aread_then_raise, read_then_raise
 
-__all__ = ["FIX", "without_retries"]
+__all__ = ["FIX", "araise_for_status", "raise_for_status", "without_retries"]
 
 C = TypeVar("C")
 FIX = "create the client with max_retries=0, or use llm_retry.sdk.without_retries(client)"
+"""What the notes and events about stacked SDK retries tell the user to do."""
+LITELLM_FIX = "pass num_retries=0 and max_retries=0 to the call and leave litellm.num_retries unset"
+"""The same, for LiteLLM's own retries."""
 _HEADER = "x-stainless-retry-count"
 _MAX_CAUSE_DEPTH = 3
+_LITELLM_RETRIERS = frozenset({"completion_with_retries", "acompletion_with_retries"})
 
 _lock = threading.Lock()
 _warned_clients: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -50,6 +60,22 @@ def without_retries(client: C) -> C:
     return copy
 
 
+def raise_for_status(response: Any) -> None:
+    """``response.raise_for_status()``, keeping the error's JSON body (at most 64 KiB) on it.
+
+    For a requests response made with ``stream=True`` or one of httpx's ``client.stream()``,
+    whose body is not read yet: the error then says ``insufficient_quota`` (a 429 the policy
+    fails at once) instead of only 429. The body is read before the response closes.
+    """
+    read_then_raise(response)
+
+
+async def araise_for_status(response: Any) -> None:
+    """The async twin of `raise_for_status`, for aiohttp (whose ``ClientResponseError`` has no
+    body) and httpx's ``AsyncClient.stream()``."""
+    await aread_then_raise(response)
+
+
 def _type_name(obj: object) -> str:
     cls = type(obj)
     return f"{cls.__module__.partition('.')[0]}.{cls.__name__}"
@@ -60,8 +86,21 @@ def _is_client(obj: object) -> bool:
     package = sys.modules.get(type(obj).__module__.partition(".")[0])
     if package is None or not hasattr(package, "DEFAULT_MAX_RETRIES"):
         return False
-    retries = getattr(obj, "max_retries", None)
-    return isinstance(retries, int) and callable(getattr(obj, "with_options", None))
+    retries = attr(obj, "max_retries")
+    return isinstance(retries, int) and callable(attr(obj, "with_options"))
+
+
+def _litellm_retries(tb: TracebackType | None) -> int | None:
+    """The ``num_retries`` of a LiteLLM retry loop the traceback passed through, if any."""
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in _LITELLM_RETRIERS and str(
+            frame.f_globals.get("__name__", "")
+        ).startswith("litellm"):
+            retries = frame.f_locals.get("num_retries")
+            return retries if isinstance(retries, int) else 1
+        tb = tb.tb_next
+    return None
 
 
 def _client_in(tb: TracebackType | None) -> Any:
@@ -70,7 +109,7 @@ def _client_in(tb: TracebackType | None) -> Any:
         owner = tb.tb_frame.f_locals.get("self")
         if owner is not None and _is_client(owner):
             return owner
-        inner = getattr(owner, "_client", None) if owner is not None else None
+        inner = attr(owner, "_client") if owner is not None else None
         if inner is not None and _is_client(inner):
             return inner
         tb = tb.tb_next
@@ -79,17 +118,16 @@ def _client_in(tb: TracebackType | None) -> Any:
 
 def _retry_count(exc: BaseException) -> int:
     """The ``x-stainless-retry-count`` of the request that failed, or 0."""
-    request = getattr(exc, "request", None)
-    headers = getattr(request, "headers", None)
+    headers = attr(attr(exc, "request"), "headers")  # httpx raises for a request never set
     try:
         return int(headers.get(_HEADER, 0)) if headers is not None else 0
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - an unreadable header is no retry count
         return 0
 
 
 def _host(exc: BaseException) -> str:
-    url = getattr(getattr(exc, "request", None), "url", None)
-    return str(getattr(url, "host", "") or type(exc).__module__.partition(".")[0])
+    host = attr(attr(attr(exc, "request"), "url"), "host")
+    return str(host or type(exc).__module__.partition(".")[0])
 
 
 def _first_warning(client: Any, exc: BaseException) -> bool:
@@ -107,6 +145,13 @@ def _first_warning(client: Any, exc: BaseException) -> bool:
         return True
 
 
+def _behind(error: BaseException) -> BaseException | None:
+    """The error ``error`` wraps: its cause; for LiteLLM's, the provider error it maps."""
+    if error.__cause__ is None and type(error).__module__.startswith("litellm"):
+        return error.__context__
+    return error.__cause__
+
+
 def _culprit(exc: BaseException) -> tuple[Any, int]:
     """The client and the SDK retry count of ``exc`` or of the SDK error it wraps."""
     error: BaseException | None = exc
@@ -116,12 +161,35 @@ def _culprit(exc: BaseException) -> tuple[Any, int]:
         client, count = _client_in(error.__traceback__), _retry_count(error)
         if client is not None or count:
             return client, count
-        error = error.__cause__
+        error = _behind(error)
     return None, 0
+
+
+def _notice_litellm(exc: BaseException, name: str) -> bool:
+    """Warn once when a LiteLLM retry loop ran under the decorator; whether one did."""
+    retries = _litellm_retries(exc.__traceback__)
+    if retries is None:
+        return False
+    with _lock:
+        first = "litellm" not in _warned_hosts
+        _warned_hosts.add("litellm")
+    if first:
+        emit(
+            "llm_retry.sdk_retries",
+            "warning",
+            callable=name,
+            client="litellm",
+            max_retries=retries,
+            sdk_retry_count=None,
+            fix=LITELLM_FIX,
+        )
+    return True
 
 
 def notice(exc: BaseException, name: str) -> None:
     """Warn once per client when ``exc`` shows the SDK retrying under the decorator."""
+    if _notice_litellm(exc, name):
+        return
     client, count = _culprit(exc)
     retries = client.max_retries if client is not None else None
     if (retries is None and not count) or retries == 0 or not _first_warning(client, exc):

@@ -9,28 +9,40 @@
     llm-retry simulate deepseek --responses '429(retry-after=2),503,200'
     llm-retry demo [--fast]                        a real client against a local fault server
 
-Every answer comes from the library itself (`classify`, `next_step`, the decorator), never from
-a re-implementation. ``python -m llm_retry`` is the same command.
+``PRESET`` is a preset's name or the path of a preset file (``./my-policy.toml``). Every answer
+comes from the library itself (`classify`, `next_step`, the decorator), never from a
+re-implementation. ``python -m llm_retry`` is the same command.
+
+Exit status (`EXIT_CODES`): 0 when the command did what was asked (the files are valid, the
+simulated call succeeded); 1 when the answer is "no" (a file has problems, a preset is invalid,
+the simulated call gave up); 2 for a usage error (an unknown command, option, preset or
+profile, a missing file), with a suggestion when a name is close to a known one.
+
+With the ``completion`` extra (argcomplete), ``eval "$(register-python-argcomplete llm-retry)"``
+in a shell completes the commands, options and preset names.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from llm_retry.cli._explain import cmd_explain
-from llm_retry.cli._output import UsageError, quiet_logs
+from llm_retry.cli._output import UsageError, paint, quiet_logs
 from llm_retry.cli._presets import cmd_presets, cmd_show, cmd_validate, validate_file
 from llm_retry.cli._script import parse_responses, responses_arg
 from llm_retry.cli._simulate import cmd_simulate
 from llm_retry.cli._synthetic import SyntheticError, header_arg, make_error, status_arg
-from llm_retry.errors import PolicyError
-from llm_retry.presets import PROFILES
+from llm_retry.errors import PolicyError, did_you_mean
+from llm_retry.policy.presets import check_profile
+from llm_retry.presets import PROFILES, available_presets
 
 __all__ = [
+    "EXIT_CODES",
     "SyntheticError",
     "main",
     "make_error",
@@ -40,6 +52,13 @@ __all__ = [
 ]
 
 PROG = "llm-retry"
+EXIT_CODES = {
+    0: "done: the files are valid, the simulated call succeeded",
+    1: "the answer is no: a file has problems, a preset is invalid, the simulated call gave up",
+    2: "usage error: an unknown command, option, preset or profile, or a missing file",
+}
+"""What each exit status of ``llm-retry`` means."""
+_INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)")
 
 
 # -- demo -----------------------------------------------------------------------------------
@@ -55,15 +74,42 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        choice = _INVALID_CHOICE.search(message)
+        if choice is not None:  # an unknown command or profile: suggest the closest
+            known = [name.strip(" '") for name in choice[2].split(",")]
+            message += did_you_mean(choice[1], known)
+        error = paint("error", "red", sys.stderr)
+        self.exit(2, f"{self.prog}: {error}: {message} (see '{self.prog} --help')\n")
+
+
+def _profile(name: str) -> str:
+    """A ``--profile`` value: a shipped profile or one a preset file defines."""
+    try:
+        return check_profile(name)
+    except PolicyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _profile_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
-        choices=PROFILES,
-        help="the profile to use (default: $LLM_RETRY_PROFILE, else prod)",
+        type=_profile,
+        metavar="|".join(PROFILES),
+        help="the profile to use, or one a preset file defines "
+        "(default: $LLM_RETRY_PROFILE, else prod)",
     )
+
+
+def _preset_names(**_: object) -> list[str]:
+    """The preset names, for shell completion."""
+    return list(available_presets())
+
+
+def _preset_positional(parser: argparse.ArgumentParser) -> None:
+    action = parser.add_argument(
+        "preset", metavar="PRESET", help="a preset name (see 'llm-retry presets') or a .toml file"
+    )
+    action.completer = _preset_names  # type: ignore[attr-defined]  # read by argcomplete
 
 
 def _json_option(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +129,7 @@ def _add_explain(commands: Any) -> None:
     explain_parser = _add(
         commands, "explain", cmd_explain, "explain what a preset does with one failure"
     )
-    explain_parser.add_argument("preset", help="preset name (see 'llm-retry presets')")
+    _preset_positional(explain_parser)
     explain_parser.add_argument(
         "status", type=status_arg, help="HTTP status (429), 'timeout' or 'connection'"
     )
@@ -107,7 +153,7 @@ def _add_simulate(commands: Any) -> None:
     simulate_parser = _add(
         commands, "simulate", cmd_simulate, "run a scripted call under a preset, in virtual time"
     )
-    simulate_parser.add_argument("preset", help="preset name (see 'llm-retry presets')")
+    _preset_positional(simulate_parser)
     simulate_parser.add_argument(
         "--responses",
         type=responses_arg,
@@ -121,19 +167,39 @@ def _add_simulate(commands: Any) -> None:
     _json_option(simulate_parser)
 
 
+def _version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415 - only when the parser is built
+
+    return version("llm-retry")
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request, when there is one and argcomplete is installed."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``llm-retry`` argument parser."""
     parser = _Parser(
         prog=PROG,
         description="Inspect, explain, validate and try llm-retry policies.",
+        epilog="exit status: "
+        + "; ".join(f"{code} {meaning.partition(':')[0]}" for code, meaning in EXIT_CODES.items()),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     presets_parser = _add(commands, "presets", cmd_presets, "list the presets")
     _json_option(presets_parser)
 
     show_parser = _add(commands, "show", cmd_show, "print a preset's decision table")
-    show_parser.add_argument("preset", help="preset name (see 'llm-retry presets')")
+    _preset_positional(show_parser)
     _profile_option(show_parser)
     output = show_parser.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -159,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``llm-retry`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
+    _complete(parser)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed
@@ -166,10 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except UsageError as exc:
-        print(f"{PROG} {args.handler.__name__.removeprefix('cmd_')}: error: {exc}", file=sys.stderr)
+        command = args.handler.__name__.removeprefix("cmd_")
+        print(f"{PROG} {command}: {paint('error', 'red', sys.stderr)}: {exc}", file=sys.stderr)
         return 2
     except PolicyError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(f"{PROG}: {paint(str(exc), 'red', sys.stderr)}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `llm-retry show deepseek | head`: the reader left
         devnull = os.open(os.devnull, os.O_WRONLY)

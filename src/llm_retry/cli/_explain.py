@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_retry.cli._output import UsageError, plural, print_json, print_pairs
+from llm_retry.cli._presets import preset_argument
 from llm_retry.cli._synthetic import make_error
 from llm_retry.cli.tables import seconds
 from llm_retry.decide.classify import Decision, classify
 from llm_retry.decide.waits import GiveUp, Wait, attempt_limit, next_step
 from llm_retry.policy import Fail, Policy, Retry
-from llm_retry.presets import current_profile, load_preset
+from llm_retry.presets import current_profile
 
 __all__ = ["Explanation", "cmd_explain", "explain"]
 
@@ -205,7 +206,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     profile = args.profile or current_profile()
     headers = dict(args.header)
     error = make_error(args.status, args.code, headers)
-    ex = explain(load_preset(args.preset, profile), error, args.attempt)
+    ex = explain(preset_argument(args.preset).policy(profile), error, args.attempt)
     if args.json:
         print_json(_explain_dict(ex, args, profile))
         return 0

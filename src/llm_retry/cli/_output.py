@@ -1,24 +1,58 @@
 """How the ``llm-retry`` commands talk to the terminal.
 
-The text width, JSON and aligned ``label  value`` output, keeping structlog events quiet, and
-`UsageError`, which `llm_retry.cli.main` reports as a one-line usage error.
+The text width, colour, JSON and aligned ``label  value`` output, keeping structlog events
+quiet, and `UsageError`, which `llm_retry.cli.main` reports as a one-line usage error.
+
+Colour is on when the stream is a terminal, and off in a pipe, in a file, under ``TERM=dumb``
+and whenever ``NO_COLOR`` is set to anything but the empty string (https://no-color.org).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TextIO
 
 import structlog
 
-__all__ = ["UsageError", "plural", "print_json", "print_pairs", "quiet_logs", "terminal_width"]
+__all__ = [
+    "UsageError",
+    "colour_on",
+    "paint",
+    "plural",
+    "print_json",
+    "print_pairs",
+    "quiet_logs",
+    "terminal_width",
+]
+
+_STYLES = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "dim": "2"}
 
 
 class UsageError(Exception):
     """A command-line argument that cannot be used; exit status 2."""
+
+
+def colour_on(stream: TextIO | None = None) -> bool:
+    """Whether to colour what goes to ``stream`` (default: standard output)."""
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def paint(text: str, style: str, stream: TextIO | None = None) -> str:
+    """``text`` in ``style`` (``"red"``, ``"green"``, ``"yellow"``, ``"bold"``, ``"dim"``) when
+    ``stream`` takes colour, else ``text`` unchanged."""
+    if not colour_on(stream):
+        return text
+    return f"\x1b[{_STYLES[style]}m{text}\x1b[0m"
 
 
 def terminal_width() -> int:

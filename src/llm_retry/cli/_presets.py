@@ -1,6 +1,8 @@
 """The commands about preset files: ``presets``, ``show`` and ``validate``.
 
-``presets`` lists them, ``show`` prints one's decision table, ``validate`` checks files.
+``presets`` lists them, ``show`` prints one's decision table, ``validate`` checks files and
+lists every problem. `preset_argument` reads the ``PRESET`` argument of ``show``, ``explain``
+and ``simulate``: a preset's name, or the path of a preset file.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from llm_retry.cli._output import print_json, terminal_width
+from llm_retry.cli._output import UsageError, paint, print_json, terminal_width
 from llm_retry.cli.tables import build_table, format_grid, render_markdown, render_plain
-from llm_retry.errors import PolicyError
+from llm_retry.errors import PolicyError, did_you_mean
 from llm_retry.policy import schema as _schema
+from llm_retry.policy.files import read_text
 from llm_retry.presets import PROFILES, Preset, available_presets, current_profile, get_preset
 
-__all__ = ["cmd_presets", "cmd_show", "cmd_validate", "validate_file"]
+__all__ = ["cmd_presets", "cmd_show", "cmd_validate", "preset_argument", "validate_file"]
 
 
 # -- presets --------------------------------------------------------------------------------
@@ -26,6 +29,7 @@ def _preset_entries() -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"name": name, "source": source, "profiles": list(PROFILES)}
         try:
             entry["description"] = get_preset(name).description
+            entry["profiles"] = list(get_preset(name).profiles)
         except PolicyError as exc:
             entry["description"] = ""
             entry["error"] = str(exc)
@@ -64,7 +68,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 # -- show -----------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace) -> int:
     """Print a preset's decision table."""
-    table = build_table(args.preset, args.profile or current_profile())
+    table = build_table(preset_argument(args.preset), args.profile or current_profile())
     if args.json:
         print_json(table.as_dict())
     elif args.markdown:
@@ -81,16 +85,19 @@ def validate_file(path: str) -> list[str]:
     Each problem is one line naming the file and the key, as `PolicyError` messages do.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]
+        text = read_text(Path(path))
+    except PolicyError as exc:  # unreadable: not a file, too big, not UTF-8
+        return [str(exc)]
+    found = _schema.problems(text, path)
+    if found:
+        return found
     try:
         data = _schema.parse(text, path)
-    except PolicyError as exc:
+    except PolicyError as exc:  # what problems() cannot see (nesting too deep to walk)
         return [str(exc)]
     preset = Preset(Path(path).stem, path, str(data.get("description", "")), data)
     failing: dict[str, list[str]] = {}
-    for profile in PROFILES:
+    for profile in preset.profiles:
         try:
             preset.policy(profile)
         except PolicyError as exc:
@@ -117,9 +124,41 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
     else:
         for path, problems in results.items():
-            if problems:
-                for problem in problems:
-                    print(problem)
-            else:
-                print(f"{path}: ok (profiles {', '.join(PROFILES)})")
+            for problem in problems:
+                print(paint(problem, "red"))
+            if len(problems) > 1:
+                print(paint(f"{path}: {len(problems)} problems", "bold"))
+            elif not problems:
+                print(f"{path}: {paint('ok', 'green')} (profiles {', '.join(PROFILES)})")
     return 1 if any(results.values()) else 0
+
+
+# -- the PRESET argument ----------------------------------------------------------------------
+def is_preset_file(text: str) -> bool:
+    """Whether a ``PRESET`` argument is a file's path rather than a preset's name."""
+    return text.endswith(".toml") or "/" in text or "\\" in text
+
+
+def preset_argument(text: str) -> Preset:
+    """The preset a ``PRESET`` argument names: a preset's name, or a preset file's path.
+
+    Raises:
+        UsageError: for an unknown name (with the closest one) or a file that does not exist.
+        PolicyError: for a file with problems, listing them all.
+    """
+    if is_preset_file(text):
+        path = Path(text)
+        if not path.is_file():
+            raise UsageError(f"no preset file {text!r}")
+        problems = validate_file(text)
+        if problems:
+            raise PolicyError("\n".join(problems))
+        data = _schema.parse(path.read_text(encoding="utf-8"), text)
+        return Preset(path.stem, text, str(data.get("description", "")), data)
+    names = available_presets()
+    if text not in names:
+        raise UsageError(
+            f"unknown preset {text!r}{did_you_mean(text, names)} "
+            f"(presets: {', '.join(names)}; or give a preset file's path)"
+        )
+    return get_preset(text)

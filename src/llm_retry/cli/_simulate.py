@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm_retry.cli._output import plural, print_json, quiet_logs
+from llm_retry.cli._output import paint, plural, print_json, quiet_logs
+from llm_retry.cli._presets import preset_argument
 from llm_retry.cli._script import Scripted
 from llm_retry.cli._synthetic import SyntheticError
 from llm_retry.policy import Policy
-from llm_retry.presets import current_profile, load_preset
+from llm_retry.presets import current_profile
 from llm_retry.retry import llm_retry
 
 __all__ = ["Simulation", "cmd_simulate", "simulate"]
@@ -121,9 +122,9 @@ def _ending(sim: Simulation) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Run a scripted call under a preset, in virtual time."""
+    """Run a scripted call under a preset, in virtual time; exit status 1 if it gives up."""
     profile = args.profile or current_profile()
-    policy = load_preset(args.preset, profile)
+    policy = preset_argument(args.preset).policy(profile)
     if args.seed is not None:
         random.seed(args.seed)
     sim = simulate(policy, args.responses)
@@ -142,9 +143,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 "result": _ending(sim),
             }
         )
-        return 0
-    _print_timeline(args.preset, profile, args.seed, timeline, sim)
-    return 0
+    else:
+        _print_timeline(args.preset, profile, args.seed, timeline, sim)
+    return 0 if sim.succeeded else 1
 
 
 def _print_timeline(
@@ -157,9 +158,10 @@ def _print_timeline(
     for entry in timeline:
         note = "" if entry["scripted"] else " (script used up: treated as 200)"
         separator = " " if entry["response"].isdigit() else ": "
+        outcome = paint(entry["outcome"], "green" if entry["action"] == "success" else "yellow")
         print(
             f"t={entry['t']:{width}.1f} s  attempt {entry['attempt']} -> "
-            f"{entry['response']}{separator}{entry['outcome']}{note}"
+            f"{entry['response']}{separator}{outcome}{note}"
         )
     print()
-    print(_ending(sim))
+    print(paint(_ending(sim), "green" if sim.succeeded else "red"))

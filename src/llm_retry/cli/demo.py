@@ -105,14 +105,14 @@ def _printing_events(out: TextIO) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DemoCall:
     """What one scripted call of the demo did."""
 
     requests: int
     seconds: float
 
 
-def _recovering_call(out: TextIO, server: FaultServer, ask: Callable[[str], str]) -> Outcome:
+def _recovering_call(out: TextIO, server: FaultServer, ask: Callable[[str], str]) -> DemoCall:
     """Call 1: 429 (Retry-After: 1), 503, then 200."""
     from llm_retry.testing import Reply  # noqa: PLC0415 - the testing package is imported on demand
 
@@ -125,7 +125,7 @@ def _recovering_call(out: TextIO, server: FaultServer, ask: Callable[[str], str]
     seen, start = len(server.requests), _clock.now()
     with _printing_events(out):
         answer = ask("Say hello.")
-    outcome = Outcome(len(server.requests) - seen, _clock.now() - start)
+    outcome = DemoCall(len(server.requests) - seen, _clock.now() - start)
     _say(
         out,
         f"=> succeeded after {_plural(outcome.requests, 'attempt')} in {outcome.seconds:.1f} s: "
@@ -139,7 +139,7 @@ def _recovering_call(out: TextIO, server: FaultServer, ask: Callable[[str], str]
 
 def _failing_call(
     out: TextIO, server: FaultServer, ask: Callable[[str], str], api_error: type[Exception]
-) -> Outcome:
+) -> DemoCall:
     """Call 2: 402 Insufficient Balance, which no retry can fix."""
     from llm_retry.testing import Reply  # noqa: PLC0415 - the testing package is imported on demand
 
@@ -152,7 +152,7 @@ def _failing_call(
             ask("Say hello again.")
         except api_error as exc:
             error = exc
-    outcome = Outcome(len(server.requests) - seen, _clock.now() - start)
+    outcome = DemoCall(len(server.requests) - seen, _clock.now() - start)
     kind = f"{type(error).__module__.partition('.')[0]}.{type(error).__qualname__}"
     summary = f"{kind}: {error}" if error else "no error (unexpected)"
     _say(
@@ -167,7 +167,7 @@ def _failing_call(
     return outcome
 
 
-def _summary(out: TextIO, first: Outcome, second: Outcome, fast: bool) -> None:
+def _summary(out: TextIO, first: DemoCall, second: DemoCall, fast: bool) -> None:
     clock = " of virtual time" if fast else ""
     _say(
         out,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_retry.policy import Backoff, Fail, Policy, Retry, Rule
-from llm_retry.policy.presets import get_preset
+from llm_retry.policy.presets import Preset, get_preset
 
 __all__ = [
     "SECTIONS",
@@ -219,13 +219,13 @@ def settings_values(policy: Policy) -> dict[str, Any]:
     }
 
 
-def build_table(preset_name: str, profile: str) -> PresetTable:
-    """The decision table of preset ``preset_name`` under ``profile``.
+def build_table(preset_name: str | Preset, profile: str) -> PresetTable:
+    """The decision table of preset ``preset_name`` (a name, or a loaded preset) under ``profile``.
 
     Raises:
         PolicyError: for an unknown preset or profile, or an invalid preset file.
     """
-    preset = get_preset(preset_name)
+    preset = preset_name if isinstance(preset_name, Preset) else get_preset(preset_name)
     policy = preset.policy(profile)
     sections = {name: preset.section(name, profile) for name in SECTIONS}
     return PresetTable(

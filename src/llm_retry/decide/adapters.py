@@ -14,6 +14,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .litellm import chain, is_litellm, litellm_view
+from .marks import attached, attr
+
 __all__ = ["ErrorInfo", "error_info"]
 
 _MAX_BODY_BYTES = 64 * 1024
@@ -77,7 +80,7 @@ class ErrorInfo:
 def _loaded_classes(specs: tuple[tuple[str, str], ...]) -> Iterator[type]:
     for module_name, name in specs:
         module = sys.modules.get(module_name)
-        cls = getattr(module, name, None) if module is not None else None
+        cls = attr(module, name) if module is not None else None
         if isinstance(cls, type):
             yield cls
 
@@ -99,9 +102,9 @@ def _int_status(value: object) -> int | None:
 
 def _status(exc: BaseException, response: object) -> int | None:
     for value in (
-        getattr(exc, "status_code", None),
-        getattr(response, "status_code", None),
-        getattr(exc, "status", None),  # aiohttp.ClientResponseError
+        attr(exc, "status_code"),
+        attr(response, "status_code"),
+        attr(exc, "status"),  # aiohttp.ClientResponseError
     ):
         status = _int_status(value)
         if status is not None:
@@ -111,12 +114,9 @@ def _status(exc: BaseException, response: object) -> int | None:
 
 def _response_json(response: object) -> object:
     """The response body as JSON, when it is small, already read and JSON; else ``None``."""
-    if getattr(response, "_content", None) is False:  # requests with stream=True: not read yet
+    if attr(response, "_content") is False:  # requests with stream=True: not read yet
         return None
-    try:
-        content = getattr(response, "content", None)
-    except Exception:  # noqa: BLE001 - httpx raises ResponseNotRead for a streamed body
-        return None
+    content = attr(response, "content")  # httpx raises ResponseNotRead for a streamed body
     if not isinstance(content, (bytes, bytearray)) or len(content) > _MAX_BODY_BYTES:
         return None
     try:
@@ -133,23 +133,20 @@ def _body_error(body: object) -> Mapping[str, Any]:
     return inner if isinstance(inner, Mapping) else body
 
 
-def _codes(exc: BaseException, response: object) -> tuple[str, ...]:
+def _codes(exc: BaseException | None, body: object) -> tuple[str, ...]:
     """Provider codes, most specific first: ``error_code``, then ``code``, then ``type``.
 
     Each is read from the exception's attributes and from its error body, so older SDKs that
     do not parse ``error.details.error_code`` into an attribute are read the same way.
     """
-    body = getattr(exc, "body", None)
-    if body is None and response is not None:
-        body = _response_json(response)
     error = _body_error(body)
     details = error.get("details")
     candidates = (
-        getattr(exc, "error_code", None),
+        attr(exc, "error_code"),
         details.get("error_code") if isinstance(details, Mapping) else None,
-        getattr(exc, "code", None),
+        attr(exc, "code"),
         error.get("code"),
-        getattr(exc, "type", None),
+        attr(exc, "type"),
         error.get("type"),
     )
     seen: dict[str, None] = {}
@@ -160,22 +157,62 @@ def _codes(exc: BaseException, response: object) -> tuple[str, ...]:
 
 
 def _headers(exc: BaseException, response: object) -> Mapping[str, str] | None:
-    headers: Any = getattr(response, "headers", None)
+    headers: Any = attr(response, "headers")
     if headers is None:
-        headers = getattr(exc, "headers", None)
+        headers = attr(exc, "headers")
     return headers if isinstance(headers, Mapping) else None
 
 
+def _body(exc: BaseException, response: object) -> object:
+    body = attr(exc, "body")
+    if body is None:
+        body = attached(exc, "body")  # read from a streamed response (run/bodies.py)
+    if body is None and response is not None:
+        body = _response_json(response)
+    return body
+
+
+def _request_id(exc: BaseException) -> str | None:
+    request_id = attr(exc, "request_id")
+    return request_id if isinstance(request_id, str) else None
+
+
+def _litellm(exc: BaseException) -> ErrorInfo:
+    """A LiteLLM exception, read as the provider failure it maps (`llm_retry.decide.litellm`)."""
+    view = litellm_view(exc)
+    # A timeout or a dropped connection, behind the 408 or 500 LiteLLM gives it.
+    transport = transport_kind(exc) or next(filter(None, map(transport_kind, chain(exc))), None)
+    return ErrorInfo(
+        status=None if transport is not None else view.status,
+        # LiteLLM's own ``code``/``type`` ("429", "throttling_error") are not the provider's.
+        codes=_codes(None, view.body),
+        headers=view.headers,
+        transport=transport,
+        request_id=_request_id(exc),
+    )
+
+
 def _one(exc: BaseException) -> ErrorInfo:
-    response = getattr(exc, "response", None)
-    request_id = getattr(exc, "request_id", None)
+    if is_litellm(exc):
+        return _litellm(exc)
+    response = attr(exc, "response")
+    # aiohttp's ClientResponseError.code is a deprecated alias of the status, not a code.
+    attributes = None if type(exc).__module__.startswith("aiohttp") else exc
     return ErrorInfo(
         status=_status(exc, response),
-        codes=_codes(exc, response),
+        codes=_codes(attributes, _body(exc, response)),
         headers=_headers(exc, response),
         transport=transport_kind(exc),
-        request_id=request_id if isinstance(request_id, str) else None,
+        request_id=_request_id(exc),
     )
+
+
+def _one_safely(exc: BaseException) -> ErrorInfo:
+    """`_one`, or only the transport kind when reading the exception raises (a hostile body)."""
+    try:
+        return _one(exc)
+    except Exception:  # noqa: BLE001 - the user's exception must come out as itself
+        return ErrorInfo(transport=transport_kind(exc))
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -184,7 +221,7 @@ def error_info(exc: BaseException) -> ErrorInfo:
     An application that wraps SDK errors (``raise MyError(...) from e``) is classified by the
     SDK error it wraps.
     """
-    info = _one(exc)
+    info = _one_safely(exc)
     cause = exc.__cause__
     depth = 0
     while (
@@ -194,7 +231,7 @@ def error_info(exc: BaseException) -> ErrorInfo:
         and cause is not None
         and depth < _MAX_CAUSE_DEPTH
     ):
-        info = _one(cause)
+        info = _one_safely(cause)
         cause = cause.__cause__
         depth += 1
     return info

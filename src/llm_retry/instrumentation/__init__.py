@@ -14,6 +14,10 @@ built-in ones with other arguments (``PrometheusHook(registry)``), or none at al
     set_hooks([])       # no metrics
     set_hooks(None)     # back to the auto-detected hooks
 
+Besides the events: ``llm_retry_calls_total`` counts calls by outcome (`OUTCOMES`, read from
+`call_counts` when a backend collects), and a hook with an ``attempt`` method gets an `Attempt`
+for each attempt of a retried call (`OpenTelemetryHook` draws a span from it).
+
 A hook that raises is reported once on the ``llm_retry`` logger and never breaks a call.
 """
 
@@ -24,14 +28,20 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
+from .calls import OUTCOMES, call_counts
+
 if TYPE_CHECKING:
     from ._otel import OpenTelemetryHook
     from ._prometheus import PrometheusHook
+    from .attempts import Attempt
 
 __all__ = [
+    "OUTCOMES",
+    "Attempt",
     "Hook",
     "OpenTelemetryHook",
     "PrometheusHook",
+    "call_counts",
     "default_hooks",
     "dispatch",
     "get_hooks",
@@ -46,8 +56,12 @@ _hooks: tuple[Hook, ...] | None = None  # None: not chosen yet (auto-detect on f
 _broken: set[int] = set()
 
 
-def __getattr__(name: str) -> Any:
-    """The hook classes, imported only when asked for (their backends are optional)."""
+def _hook_class(name: str) -> Any:
+    """The hook classes and `Attempt`, imported only when asked for (backends are optional)."""
+    if name == "Attempt":
+        from .attempts import Attempt  # noqa: PLC0415
+
+        return Attempt
     if name == "PrometheusHook":
         from ._prometheus import PrometheusHook  # noqa: PLC0415
 
@@ -59,13 +73,17 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'llm_retry.instrumentation' has no attribute {name!r}")
 
 
+if not TYPE_CHECKING:  # for type checkers the classes are the imports above; typos stay errors
+    __getattr__ = _hook_class
+
+
 def default_hooks() -> tuple[Hook, ...]:
     """A hook for each backend that is installed: Prometheus, then OpenTelemetry."""
     hooks: list[Hook] = []
     if find_spec("prometheus_client") is not None:
-        hooks.append(__getattr__("PrometheusHook")())
+        hooks.append(_hook_class("PrometheusHook")())
     if find_spec("opentelemetry") is not None and find_spec("opentelemetry.metrics") is not None:
-        hooks.append(__getattr__("OpenTelemetryHook")())
+        hooks.append(_hook_class("OpenTelemetryHook")())
     return tuple(hooks)
 
 
@@ -95,8 +113,14 @@ def dispatch(record: Mapping[str, Any]) -> None:
         try:
             hook(record)
         except Exception:  # noqa: BLE001 - metrics must never break a call
-            if id(hook) not in _broken:
-                _broken.add(id(hook))
-                from ._logging import LOGGER  # noqa: PLC0415
+            report_failure(hook)
 
-                LOGGER.warning("llm-retry instrumentation hook %r failed", hook, exc_info=True)
+
+def report_failure(hook: object) -> None:
+    """Log, once per hook, that ``hook`` raised (call it from an ``except`` block)."""
+    key = id(getattr(hook, "__self__", hook))
+    if key not in _broken:
+        _broken.add(key)
+        from ._logging import LOGGER  # noqa: PLC0415
+
+        LOGGER.warning("llm-retry instrumentation hook %r failed", hook, exc_info=True)

@@ -25,6 +25,11 @@ class Metric:
     description: str
     labels: tuple[str, ...]
     unit: str = ""
+    otel: str = ""  # the OpenTelemetry name after ``llm_retry.``, when not the key (no unit in it)
+
+    def otel_name(self, key: str) -> str:
+        """The OpenTelemetry name: ``llm_retry.wait`` (its unit ``s`` says the rest)."""
+        return f"llm_retry.{self.otel or key}"
 
 
 METRICS: Mapping[str, Metric] = {
@@ -36,7 +41,7 @@ METRICS: Mapping[str, Metric] = {
     ),
     "retries": Metric("counter", "Retries scheduled", ("callable", "policy", "source")),
     "wait_seconds": Metric(
-        "counter", "Seconds waited before retries", ("callable", "policy", "source"), "s"
+        "counter", "Seconds waited before retries", ("callable", "policy", "source"), "s", "wait"
     ),
     "give_ups": Metric("counter", "Calls that ended with an error", ("callable", "policy")),
     "recoveries": Metric(
@@ -65,8 +70,8 @@ class Measure:
 
 
 def _measure(metric: str, record: Mapping[str, Any], value: float = 1.0) -> Measure:
-    names = METRICS[metric].labels
-    return Measure(metric, tuple((n, str(record.get(n, ""))) for n in names), value)
+    labels = tuple([(n, str(record.get(n, ""))) for n in METRICS[metric].labels])
+    return Measure(metric, labels, value)
 
 
 def _circuit(record: Mapping[str, Any], state: str) -> Iterator[Measure]:

@@ -7,11 +7,13 @@ Every problem is reported as ``FILE: KEY.PATH: PROBLEM``, for example
 from __future__ import annotations
 
 import math
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
-from llm_retry.errors import PolicyError
+from llm_retry.errors import PolicyError, did_you_mean
 
 from .rules import (
     CIRCUIT_EFFECTS,
@@ -25,82 +27,115 @@ from .rules import (
     result_key,
     status_key,
 )
+from .settings import FLAG, WHOLE, BudgetSettings, CircuitSettings, Kind, Section, number, seconds
+from .values import shown
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["build_policy", "merge", "parse"]
+__all__ = ["build_policy", "merge", "parse", "problems"]
 
 Check = Callable[[str, object], None]
 RULE_TABLES = ("statuses", "codes", "transport", "results")
-PROFILE_NAMES = ("dev", "test", "prod")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class _Problem(Exception):
-    """A validation problem at a key path, before the file name is known."""
+    """Validation problems at key paths, before the file name is known (``messages``: all)."""
 
-    def __init__(self, path: str, problem: str) -> None:
+    def __init__(self, path: str, problem: str, more: tuple[str, ...] = ()) -> None:
         super().__init__(f"{path}: {problem}" if path else problem)
+        self.messages = (str(self), *more)
+
+
+def _each(checks: Iterable[Callable[[], None]]) -> None:
+    """Run every check, then raise one `_Problem` carrying the problems of all of them."""
+    found: list[str] = []
+    for check in checks:
+        try:
+            check()
+        except _Problem as exc:
+            found += exc.messages
+    if found:
+        raise _Problem("", found[0], tuple(found[1:]))
 
 
 def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
+    name = str(key)
+    name = name if len(name) <= 60 else f"{name[:57]}..."
+    return f"{path}.{name}" if path else name
 
 
 # -- value checks -------------------------------------------------------------------------
-def _number(minimum: float = 0.0, maximum: float = math.inf, *, positive: bool = False) -> Check:
+def _kind(kind: Kind) -> Check:
+    """The check of a value of ``kind`` (`llm_retry.policy.settings`)."""
+
     def check(path: str, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise _Problem(path, f"must be a number, not {value!r}")
-        if value < minimum or (positive and value <= 0) or value > maximum:
-            low = f"> {minimum:g}" if positive else f">= {minimum:g}"
-            high = f" and <= {maximum:g}" if maximum != math.inf else ""
-            raise _Problem(path, f"must be {low}{high}, not {value!r}")
+        problem = kind.problem(value)
+        if problem is not None:
+            raise _Problem(path, problem)
 
     return check
 
 
+def _number(minimum: float = 0.0, maximum: float = math.inf, *, positive: bool = False) -> Check:
+    return _kind(number(minimum, maximum, positive=positive))
+
+
+def _seconds(*, positive: bool = False) -> Check:
+    return _kind(seconds(positive=positive))
+
+
 def _whole(path: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _Problem(path, f"must be a whole number >= 1, not {value!r}")
+    _kind(WHOLE)(path, value)
 
 
 def _text(path: str, value: object) -> None:
     if not isinstance(value, str):
-        raise _Problem(path, f"must be a string, not {value!r}")
+        raise _Problem(path, f"must be a string, not {shown(value)}")
 
 
 def _flag(path: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise _Problem(path, f"must be true or false, not {value!r}")
+    _kind(FLAG)(path, value)
 
 
 def _effect(path: str, value: object) -> None:
     if value not in CIRCUIT_EFFECTS:
-        raise _Problem(path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {value!r}")
+        hint = did_you_mean(value, CIRCUIT_EFFECTS)
+        raise _Problem(
+            path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {shown(value)}{hint}"
+        )
 
 
 def _jitter(path: str, value: object) -> None:
     if value not in JITTERS:
-        raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {value!r}")
+        raise _Problem(
+            path,
+            f"must be one of {', '.join(JITTERS)}, not {shown(value)}"
+            + did_you_mean(value, JITTERS),
+        )
 
 
 def _table(fields: Mapping[str, Check]) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
-            raise _Problem(path, f"must be a table, not {value!r}")
-        for key, item in value.items():
-            if key not in fields:
-                raise _Problem(_join(path, key), f"unknown key; known: {', '.join(sorted(fields))}")
-            fields[key](_join(path, key), item)
+            raise _Problem(path, f"must be a table, not {shown(value)}")
+        _each(partial(_field, fields, _join(path, key), key, item) for key, item in value.items())
 
     return check
 
 
+def _field(fields: Mapping[str, Check], path: str, key: str, value: object) -> None:
+    if key not in fields:
+        known = ", ".join(sorted(fields))
+        raise _Problem(path, f"unknown key; known: {known}{did_you_mean(key, fields)}")
+    fields[key](path, value)
+
+
 _BACKOFF = _table(
-    {"base": _number(), "cap": _number(), "multiplier": _number(1.0), "jitter": _jitter}
+    {"base": _seconds(), "cap": _seconds(), "multiplier": _number(1.0), "jitter": _jitter}
 )
 _RULE_FIELDS: dict[str, Check] = {
     "action": _text,
@@ -126,7 +161,10 @@ def _rule(partial: bool) -> Check:
         if action is None and partial:
             return
         if action not in ("retry", "fail"):
-            raise _Problem(_join(path, "action"), f"must be 'retry' or 'fail', not {action!r}")
+            hint = did_you_mean(action, ("retry", "fail"))
+            raise _Problem(
+                _join(path, "action"), f"must be 'retry' or 'fail', not {shown(action)}{hint}"
+            )
         for key, only in _ONLY_FOR.items():
             if key in value and action != only:
                 raise _Problem(_join(path, key), f"only applies to action = '{only}'")
@@ -137,20 +175,46 @@ def _rule(partial: bool) -> Check:
 def _rules(key_check: Callable[[object], object], rule: Check) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
-            raise _Problem(path, f"must be a table, not {value!r}")
-        for key, item in value.items():
-            try:
-                key_check(key)
-            except PolicyError as exc:
-                raise _Problem(_join(path, key), str(exc)) from None
-            rule(_join(path, key), item)
+            raise _Problem(path, f"must be a table, not {shown(value)}")
+        _each(
+            partial(_keyed, key_check, rule, _join(path, key), key, item)
+            for key, item in value.items()
+        )
 
     return check
 
 
+def _profiles(overlay: Check) -> Check:
+    """The ``profiles`` table: any profile name (``dev``, ``staging``, ...), each an overlay."""
+
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _Problem(path, f"must be a table, not {shown(value)}")
+        for name, item in value.items():
+            if not _PROFILE_NAME.fullmatch(name):
+                raise _Problem(
+                    _join(path, name),
+                    "a profile name is letters, digits, '_', '-' or '.' (at most 64, ASCII)",
+                )
+            overlay(_join(path, name), item)
+
+    return check
+
+
+def _keyed(
+    key_check: Callable[[object], object], rule: Check, path: str, key: object, value: object
+) -> None:
+    try:
+        key_check(key)
+    except PolicyError as exc:
+        raise _Problem(path, str(exc)) from None
+    rule(path, value)
+
+
 def _transport_key(key: object) -> object:
     if key not in TRANSPORT_KINDS:
-        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}")
+        hint = did_you_mean(key, TRANSPORT_KINDS)
+        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}{hint}")
     return key
 
 
@@ -158,8 +222,9 @@ def _settings(partial: bool) -> dict[str, Check]:
     rule = _rule(partial)
     return {
         "attempts": _whole,
-        "max_retry_after": _number(),
+        "max_retry_after": _seconds(),
         "retry_after": _flag,
+        "retry_nested": _flag,
         "backoff": _BACKOFF,
         "statuses": _rules(status_key, rule),
         "codes": _rules(lambda key: key, rule),
@@ -173,27 +238,13 @@ def _settings(partial: bool) -> dict[str, Check]:
     }
 
 
-_CIRCUIT = _table(
-    {
-        "failures": _whole,
-        "break_duration": _number(),
-        "max_break_duration": _number(),
-        "half_open_probes": _whole,
-        "failure_rate": _number(0.0, 1.0, positive=True),
-        "window": _whole,
-        "window_seconds": _number(positive=True),
-        "min_calls": _whole,
-        "trip_on_account_errors": _flag,
-    }
-)
-_BUDGET = _table(
-    {
-        "total": _number(positive=True),
-        "attempt_timeout": _number(positive=True),
-        "retry_ratio": _number(0.0, 1.0),
-        "min_retries_per_sec": _number(),
-    }
-)
+def _section(settings: type[Section]) -> Check:
+    """A settings section's table: the keys and kinds of its dataclass, nothing else."""
+    return _table({name: _kind(kind) for name, kind in settings.kinds().items()})
+
+
+_CIRCUIT = _section(CircuitSettings)
+_BUDGET = _section(BudgetSettings)
 _LIMITS = _table(
     {
         "enabled": _flag,
@@ -207,9 +258,9 @@ _LIMITS = _table(
 )
 _TIMEOUTS = _table(
     {
-        "request": _number(positive=True),
-        "thinking": _number(positive=True),
-        "connect": _number(positive=True),
+        "request": _seconds(positive=True),
+        "thinking": _seconds(positive=True),
+        "connect": _seconds(positive=True),
     }
 )
 _MERGED = _table({"description": _text, **_settings(partial=False)})
@@ -217,23 +268,55 @@ _FILE = _table(
     {
         "description": _text,
         **_settings(partial=False),
-        "profiles": _table(dict.fromkeys(PROFILE_NAMES, _table(_settings(partial=True)))),
+        "profiles": _profiles(_table(_settings(partial=True))),
     }
 )
 
 
 # -- parse, merge, build --------------------------------------------------------------------
-def parse(text: str, source: str) -> dict[str, Any]:
-    """Parse and validate a preset file's text; ``source`` names it in every error."""
+def _load(text: str, source: str) -> dict[str, Any]:
+    """The TOML of a preset file's text, or a `PolicyError` naming the file."""
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert
+        raise PolicyError(f"{source}: not valid TOML: {shown(str(exc))}") from None
+    return data
+
+
+def parse(text: str, source: str) -> dict[str, Any]:
+    """Parse and validate a preset file's text; ``source`` names it in every error."""
+    data = _load(text, source)
     try:
         _FILE("", data)
     except _Problem as exc:
-        raise PolicyError(f"{source}: {exc}") from None
+        raise PolicyError(_first(source, exc.messages)) from None
     return dict(data)
+
+
+def _first(source: str, messages: tuple[str, ...], where: str = "") -> str:
+    """The first problem, and how many more there are."""
+    more = f" (and {len(messages) - 1} more: llm-retry validate {source})" if messages[1:] else ""
+    return f"{where or source}: {messages[0]}{more}"
+
+
+def problems(text: str, source: str) -> list[str]:
+    """Every problem of a preset file's text, each as ``SOURCE: KEY.PATH: PROBLEM``.
+
+    `parse` raises the first of them; this lists them all (``llm-retry validate``).
+    """
+    try:
+        data = _load(text, source)
+    except PolicyError as exc:
+        return [str(exc)]
+    try:
+        _FILE("", data)
+    except _Problem as exc:
+        return [f"{source}: {message}" for message in exc.messages]
+    return []
 
 
 def _replaces(path: tuple[str, ...], overlay: object) -> bool:
@@ -274,10 +357,12 @@ def build_policy(name: str, settings: Mapping[str, Any], source: str, profile: s
     try:
         _MERGED("", settings)
     except _Problem as exc:
-        raise PolicyError(f"{source}: profile {profile} (after merging): {exc}") from None
+        raise PolicyError(
+            _first(source, exc.messages, f"{source}: profile {profile} (after merging)")
+        ) from None
     kwargs: dict[str, Any] = {
         key: settings[key]
-        for key in ("attempts", "max_retry_after", "retry_after")
+        for key in ("attempts", "max_retry_after", "retry_after", "retry_nested")
         if key in settings
     }
     if "backoff" in settings:

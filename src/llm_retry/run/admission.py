@@ -86,6 +86,7 @@ class Pass:
     local: bool = False  # admitted by local state while the shared store was away
     sent: float = 0.0  # when the attempt was sent (the active monotonic clock)
     asked: float = 0.0  # when the caller last asked (wall clock)
+    told: bool = False  # its wait was reported (a throttled event)
     waiter: Waiter | None = None
 
 

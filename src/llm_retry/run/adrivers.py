@@ -11,9 +11,9 @@ import asyncio
 import sys
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import tenacity
+from llm_retry.instrumentation.calls import call_counter, counted_first_time, counted_refusal
 
 from . import clock
 from .admission import apause
@@ -29,8 +29,13 @@ from .drivers import (
     stop_retries,
 )
 from .engine import Admission, Guard, RetryRun, areplay, current_guard
+from .keys import prefetch
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
+from .streams import PLAIN, Detect
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = ["EXPIRES", "Expiry", "aattempts", "adrive", "aretry", "fused_async", "timed"]
 
@@ -42,7 +47,7 @@ class Expiry:
     """Cancel the running task once ``seconds`` have passed, unless disarmed first.
 
     Cheaper than ``asyncio.timeout`` on the happy path, and the cancellation it causes comes
-    out as a `TimeoutError` saying so (`translate`). Short timeouts get a loop timer of their
+    out as a `TimeoutError` saying so (`reraise`). Short timeouts get a loop timer of their
     own; long ones (a deadline tens of seconds away) share one timer per 50 ms slot of the
     loop's clock, so arming and disarming are a set insert and a set discard.
     """
@@ -50,11 +55,10 @@ class Expiry:
     __slots__ = ("cancelling", "fired", "handle", "seconds", "slot", "task")
 
     def __init__(self, seconds: float) -> None:
-        task: Any = asyncio.current_task()
-        self.task = task
+        self.task: Any = asyncio.current_task()
         self.seconds = seconds
         self.fired = False
-        self.cancelling: int = task.cancelling()
+        self.cancelling = 0
         self.handle: asyncio.TimerHandle | None = None
         self.slot: set[Expiry] | None = None
         loop = asyncio.get_running_loop()
@@ -64,8 +68,9 @@ class Expiry:
             _wheel(loop).add(self, loop.time() + seconds)
 
     def fire(self) -> None:
-        """Time is up: cancel the task."""
+        """Time is up: cancel the task (counting the cancellations already asked for)."""
         self.fired = True
+        self.cancelling = self.task.cancelling()
         self.task.cancel()
 
     def disarm(self) -> None:
@@ -114,10 +119,16 @@ class _Wheel:
 _WHEELS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wheel] = weakref.WeakKeyDictionary()
 
 
+_LAST: list[_Wheel] = []  # the wheel used last: most programs run one loop
+
+
 def _wheel(loop: asyncio.AbstractEventLoop) -> _Wheel:
+    if _LAST and _LAST[0].loop is loop:
+        return _LAST[0]
     found = _WHEELS.get(loop)
     if found is None:
         found = _WHEELS[loop] = _Wheel(loop)
+    _LAST[:] = [found]
     return found
 
 
@@ -138,9 +149,11 @@ async def timed(awaitable: Awaitable[Any], timeout: float) -> Any:
 
 
 async def _aadmit(guard: Guard, name: str, attempt: int) -> Admission:
+    await prefetch(guard)  # the blocks are read with the store's async methods
     admission = guard.admit(name, attempt, None)
     while admission.stop is None and admission.delay > 0:
         await apause(admission.delay, admission.ticket)  # woken early when a slot frees up
+        await prefetch(guard)
         admission = guard.admit(name, attempt, admission.ticket)
     return admission
 
@@ -165,7 +178,7 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
     start = clock.now()
     if guard is None:
         try:
-            return await call(*args, **kwargs)
+            return counted_first_time(name, await call(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
             first = exc
         return await aretry(
@@ -173,29 +186,35 @@ async def adrive(source: PolicySource, name: str, call: Call, args: Any, kwargs:
         )
     admission = await _aadmit(guard, name, 1)
     if admission.stop is not None:
-        raise guard.exhausted(admission.stop)
+        raise counted_refusal(name, guard.exhausted(admission.stop))
     try:
-        return await _asettled(guard, admission.ticket, call, args, kwargs)
+        result = await _asettled(guard, admission.ticket, call, args, kwargs)
+        return counted_first_time(name, result)
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
     run = RetryRun(resolve(source, first), name, start, guard, admission.ticket)
     return await aretry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], Awaitable[None]]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    async def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """The async twin of `retry`."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _asettled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    retrying = tenacity.AsyncRetrying(sleep=clock.apause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=True, before=before)
     result: Any
     try:
         result = await retrying(areplay(first, attempt), *args, **kwargs)
@@ -208,7 +227,11 @@ async def aretry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs:
 
 
 def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
-    source: PolicySource, name: str, outer: Hook | None, inside: Hook | None
+    source: PolicySource,
+    name: str,
+    outer: Hook | None,
+    inside: Hook | None,
+    detect: Detect | None = None,
 ) -> Layer:
     """The async retry segment, in one coroutine frame for a stack's whole happy path.
 
@@ -216,9 +239,12 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
     (`llm_retry.run.drivers.Expiry`: one shared loop timer, no extra frame).
     """
 
+    counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
+    plain = PLAIN  # result types known not to be streams (llm_retry.run.streams)
+
     # One frame on purpose (each coroutine frame costs memory per call in flight), hence the
     # branches a helper coroutine would otherwise hold.
-    async def segment(  # noqa: PLR0912
+    async def segment(  # noqa: PLR0912, PLR0915 - one frame, see above
         wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
     ) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -262,13 +288,17 @@ def fused_async(  # noqa: PLR0915 - one frame on purpose: see segment
                 if failed is not None:
                     run = RetryRun(resolve(source, failed), name, start, guard)
                     result = await aretry(run, ahooked(inside, wrapped), failed, args, kwargs)
+                else:
+                    counter.first_time += 1  # calls by outcome: the happy path's one count
         except BaseException as exc:
             if outer is not None:
                 outer.exit(token, exc)
             raise
         if outer is not None:
             outer.exit(token, None)
-        return result
+        if detect is None or type(result) in plain:
+            return result
+        return await detect(result, ahooked(inside, wrapped), instance, args, kwargs)  # a stream
 
     return segment
 
@@ -279,23 +309,18 @@ async def aattempts(source: PolicySource, name: str) -> AsyncIterator[Attempt]:
     if guard is not None:  # admit the first attempt without blocking the loop
         admission = await _aadmit(guard, name, 1)
         if admission.stop is not None:
-            raise guard.exhausted(admission.stop)
+            raise counted_refusal(name, guard.exhausted(admission.stop))
         run = RetryRun(source(), name, clock.now(), guard, admission.ticket)
     else:
         run = begin(source, name, None)
-    options = run.strategies()
-    if guard is not None:
-
-        async def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, await _aadmit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        async for manager in tenacity.AsyncRetrying(sleep=clock.apause, **options):
+        async for manager in run.loop(is_async=True, before=before):
             yield Attempt(manager, guard, run.ticket)
     except BaseException as exc:
         block_failed(run, exc)
         raise
     if run.attempts > 1:
         run.succeeded()
+    else:
+        counted_first_time(name, None)

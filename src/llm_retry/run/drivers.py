@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_retry.decide.waits import GiveUp
 from llm_retry.errors import PolicyError
+from llm_retry.instrumentation.calls import counted_first_time, counted_refusal
 from llm_retry.policy import Policy
 
 from . import clock
@@ -115,37 +116,40 @@ def drive(source: PolicySource, name: str, call: Call, args: Any, kwargs: Any) -
     start = clock.now()
     if guard is None:
         try:
-            return call(*args, **kwargs)
+            return counted_first_time(name, call(*args, **kwargs))
         except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
             first = exc
         return retry(RetryRun(resolve(source, first), name, start), call, first, args, kwargs)
     admission = _admit(guard, name, 1)
     if admission.stop is not None:
-        raise guard.exhausted(admission.stop)
+        raise counted_refusal(name, guard.exhausted(admission.stop))
     try:
-        return _settled(guard, admission.ticket, call, args, kwargs)
+        return counted_first_time(name, _settled(guard, admission.ticket, call, args, kwargs))
     except Exception as exc:  # noqa: BLE001 - the policy decides, not the except clause
         first = exc
     run = RetryRun(resolve(source, first), name, start, guard, admission.ticket)
     return retry(run, call, first, args, kwargs)
 
 
+def _before(run: RetryRun, guard: Guard) -> Callable[[tenacity.RetryCallState], None]:
+    """Before each retry: the guard's admission (waits slept here), or a stop."""
+
+    def before(state: tenacity.RetryCallState) -> None:
+        if state.attempt_number > 1:
+            stop_retries(run, _admit(guard, run.name, state.attempt_number))
+
+    return before
+
+
 def retry(run: RetryRun, call: Call, first: Exception, args: Any, kwargs: Any) -> Any:
     """Go on from a failed first attempt: tenacity's loop, with the run's strategies."""
     guard = run.guard
-    options = run.strategies()
     attempt: Call = call
+    before = None
     if guard is not None:
         attempt = lambda *a, **k: _settled(guard, run.ticket, call, a, k)  # noqa: E731
-
-        def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, _admit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
-    import tenacity  # noqa: PLC0415 - the loop is built only after a failure
-
-    retrying = tenacity.Retrying(sleep=clock.pause, **options)
+        before = _before(run, guard)
+    retrying = run.loop(is_async=False, before=before)
     result: Any
     try:
         result = retrying(replay(first, attempt), *args, **kwargs)
@@ -201,33 +205,26 @@ def begin(source: PolicySource, name: str, guard: Guard | None) -> RetryRun:
     if guard is not None:
         admission = _admit(guard, name, 1)
         if admission.stop is not None:
-            raise guard.exhausted(admission.stop)
+            raise counted_refusal(name, guard.exhausted(admission.stop))
         ticket = admission.ticket
     return RetryRun(source(), name, start, guard, ticket)
 
 
 def attempts(source: PolicySource, name: str) -> Iterator[Attempt]:
     """The attempts of a retried block, as the policy (and any active guard) allows."""
-    import tenacity  # noqa: PLC0415 - blocks are rarer than decorators
-
     guard = current_guard()
     run = begin(source, name, guard)
-    options = run.strategies()
-    if guard is not None:
-
-        def before(state: tenacity.RetryCallState) -> None:
-            if state.attempt_number > 1:
-                stop_retries(run, _admit(guard, run.name, state.attempt_number))
-
-        options["before"] = before
+    before = None if guard is None else _before(run, guard)
     try:
-        for manager in tenacity.Retrying(sleep=clock.pause, **options):
+        for manager in run.loop(is_async=False, before=before):
             yield Attempt(manager, guard, run.ticket)
     except BaseException as exc:
         block_failed(run, exc)
         raise
     if run.attempts > 1:
         run.succeeded()
+    else:
+        counted_first_time(name, None)
 
 
 def block_failed(run: RetryRun, exc: BaseException) -> None:

@@ -21,11 +21,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_retry import sdk
 from llm_retry.decide.classify import Decision, classify
+from llm_retry.decide.marks import add_note, attach, attached, brief
 from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
+from llm_retry.instrumentation.attempts import report_attempt
+from llm_retry.instrumentation.calls import call_counter
 
 from . import clock as _clock
+from .bodies import keep_body
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
@@ -124,24 +128,39 @@ current_guard = GUARD.get
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Why llm-retry gave up on an error it raised, kept on the exception (for ``fallback``)."""
+    """Why llm-retry gave up on an error it raised, kept on the exception (for ``fallback``).
+
+    ``ended`` is when, on the active clock: an outer ``@llm_retry`` holds back only a verdict
+    given after its own call started, not one left by an earlier call on a reused exception.
+    """
 
     decision: Decision | None
     reason: str
+    ended: float = float("-inf")
 
 
 def verdict(exc: BaseException) -> Verdict | None:
     """The verdict a `RetryRun` left on ``exc`` when it gave up on it, if any."""
-    found = getattr(exc, _VERDICT, None)
+    found = attached(exc, _VERDICT)
     return found if isinstance(found, Verdict) else None
 
 
-def add_note(exc: BaseException, note: str) -> None:
-    """PEP 678 ``add_note``, with the same ``__notes__`` list on Python 3.10."""
-    if hasattr(exc, "add_note"):
-        exc.add_note(note)
-    else:  # pragma: no cover - Python 3.10
-        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+def nested_give_up(
+    exc: Exception, decision: Decision, start: float, policy: Policy
+) -> GiveUp | None:
+    """A give-up for ``exc`` if an inner ``@llm_retry`` gave up on it since ``start``, or ``None``.
+
+    ``start`` is when the outer call began: a verdict from before it was left by an earlier call
+    on an exception object raised again, and does not count.
+    """
+    inner = verdict(exc)
+    if inner is None or inner.ended <= start or policy.retry_nested:
+        return None
+    return GiveUp(
+        f"not retried: {decision.describe()}; an inner @llm_retry already gave up on it "
+        f"({inner.reason}), and retrying at one layer only is the default "
+        "(retry_nested=True retries it here too)"
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -152,6 +171,7 @@ class RetryRun:
     """Classify each failed attempt, plan the next step, and report it."""
 
     __slots__ = (
+        "attempt_start",
         "attempts",
         "decision",
         "error",
@@ -177,6 +197,7 @@ class RetryRun:
         self.name = name
         self.start = start
         self.attempts = 1
+        self.attempt_start = start  # when the attempt in flight began, on the active clock
         self.decision: Decision | None = None
         self.step: Wait | GiveUp | None = None
         self.error: Exception | None = None
@@ -190,15 +211,26 @@ class RetryRun:
         return _clock.now() - self.start
 
     # -- tenacity strategies -------------------------------------------------------------
-    def strategies(self) -> dict[str, Any]:
-        """Keyword arguments for tenacity's ``Retrying``/``AsyncRetrying``, all from this run."""
-        return {
+    def loop(self, *, is_async: bool, before: Callable[..., Any] | None = None) -> Any:
+        """tenacity's ``Retrying`` (or ``AsyncRetrying``) with this run's strategies.
+
+        The one place tenacity's loop is built. ``before`` runs before each attempt (a guard's
+        admission); sleeps go to the active clock.
+        """
+        import tenacity  # noqa: PLC0415 - the loop is built only after a failure
+
+        options: dict[str, Any] = {
             "retry": self.retry,
             "wait": self.wait,
             "stop": self.stop,
             "before_sleep": self.before_sleep,
             "reraise": True,
         }
+        if before is not None:
+            options["before"] = before
+        if is_async:
+            return tenacity.AsyncRetrying(sleep=_clock.apause, **options)
+        return tenacity.Retrying(sleep=_clock.pause, **options)
 
     def retry(self, state: RetryCallState) -> bool:
         """Classify the attempt's outcome; plan the next step; say whether to retry."""
@@ -210,16 +242,22 @@ class RetryRun:
         self.attempts = self.offset + state.attempt_number
         if not isinstance(exc, Exception):  # success, or cancellation / exit: never retried
             self.decision = self.step = None
+            report_attempt(self, exc)
             return False
         return self.failure(exc)
 
     def failure(self, exc: Exception) -> bool:
         """Classify failed attempt number ``attempts``, plan the next step, report it."""
+        keep_body(exc)  # a streamed error response's unread body (llm_retry.run.bodies)
         decision = classify(exc, self.policy, now=_clock.wall())
         self.decision = decision
         self.error = exc
         step = next_step(decision, self.policy, attempt=self.attempts, rand=random.random())
+        held = nested_give_up(exc, decision, self.start, self.policy)
+        if held is not None and isinstance(step, Wait):  # retry at one layer only
+            step = held
         self._attempt_failed(exc, decision)
+        report_attempt(self, exc)
         self.step = held_back(step, exc, decision, self.name, self.policy.name)
         if self.guard is not None:
             self.step = self.guard.review(self.step, self)
@@ -238,6 +276,7 @@ class RetryRun:
         step = self.step
         if not isinstance(step, Wait) or self.decision is None:
             return
+        self.attempt_start = _clock.now() + step.seconds
         emit(
             "llm_retry.retry_scheduled",
             "info",
@@ -258,13 +297,14 @@ class RetryRun:
         step = self.step
         if not isinstance(exc, Exception) or not isinstance(step, GiveUp):
             return
+        call_counter(self.name).ended(exc, self.attempts)
         elapsed = self.elapsed()
         summary = (
             f"gave up after {_plural(self.attempts, 'attempt')} in {elapsed:.1f} s: {step.reason}"
         )
         add_note(exc, f"llm-retry [{self.policy.name}]: {summary}")
         decision = self.decision
-        setattr(exc, _VERDICT, Verdict(decision, step.reason))
+        attach(exc, _VERDICT, Verdict(decision, step.reason, _clock.now()))
         emit(
             "llm_retry.gave_up",
             "warning",
@@ -282,6 +322,7 @@ class RetryRun:
 
     def succeeded(self) -> None:
         """The call succeeded after at least one failed attempt."""
+        call_counter(self.name).ended(None, self.attempts)
         emit(
             "llm_retry.recovered",
             "info",
@@ -315,7 +356,7 @@ class RetryRun:
             fix=getattr(rule, "fix", None) or None,
             request_id=decision.request_id,
             ignored_headers=list(decision.hint.ignored) or None,
-            message=str(exc)[:_MESSAGE_CHARS],
+            message=brief(exc, _MESSAGE_CHARS),
             chunks=resumed.delivered if resumed is not None and resumed.delivered else None,
             billing=billed,
             billed_attempts=self.tally.billed or None,

@@ -84,7 +84,7 @@ def for_preset(preset: str | None, option: object, store: object) -> Limits | No
         raise PolicyError(f"store= must be a store (MemoryStore, RedisStore), not {store!r}")
     if preset is None or option is False:
         return None
-    limits = Limits(preset, store)
+    limits = Limits(preset, store)  # type: ignore[arg-type]
     if option is True and not limits.enabled:
         raise PolicyError(f"limits=True, but preset {preset!r} has no [limits] section enabled")
     return limits if limits.enabled else None
@@ -104,7 +104,8 @@ def admit(scope: Scope, now: float, held: object, left: float, where: tuple[str,
         admission.cancel(ticket)
         why = f"waiting {delay:.1f} s for a rate window of key {admission.key!r}"
         return Admission(stop=scope._out_of_time(where[0], where[1], why, left))
-    if ticket is not held:
+    if not ticket.told:  # one event per wait, not per poll
+        ticket.told = True
         _throttled(admission, where, delay, "concurrency" if ticket.in_line else "pacing")
     return Admission(min(delay, max(left, 0.0)), ticket)
 

@@ -91,6 +91,8 @@ class LimitsHook:
             return GUARD.set(parent), None  # off, or an explicit @budget(pace=True) paces
         assert spec.limits is not None  # noqa: S101 - a limits spec always has them
         admission, cfg = spec.limits
+        if parent is not None and parent.limits is not None and parent.limits[0] is admission:
+            return GUARD.set(parent), None  # a call inside an admitted one is part of it
         if parent is None or parent.passive:
             now = _clock.wall()
             if limits.throttle.block(now).until <= now:

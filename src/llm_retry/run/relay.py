@@ -1,9 +1,11 @@
 """Streams under ``@llm_retry``: pull to the first output inside the retry loop, then relay.
 
 An attempt of a streaming call is "call the function, then pull chunks until the first one that
-carries output". Chunks before it (anthropic's ``message_start``, ``content_block_start`` and
-``ping``; openai's opening chunk with the role and no content) are held back, so an error event
-right after the headers is retried like any failed request: nothing has reached the caller.
+carries output" (`llm_retry.run.shapes.is_output`, one rule per shape). Chunks before it
+(anthropic's ``message_start``, a Responses ``response.created``, openai's opening chunk with
+the role and no content, an empty LangChain chunk) are held back, so an error right after the
+headers is retried like any failed request: nothing has reached the caller. An error event the
+SDK yields instead of raising is raised here (`llm_retry.run.shapes.error_of`).
 
 From then on a relay hands the chunks through. When the stream fails, the relay asks its
 `Recovery` what to do, passing how many chunks the caller already has: give up with a note (the
@@ -15,11 +17,12 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import wrapt
+
+from .shapes import error_of, is_output
 
 if TYPE_CHECKING:
     _Proxy = wrapt.ObjectProxy[Any]
@@ -38,35 +41,14 @@ __all__ = [
 ]
 
 MAX_HELD = 256  # chunks held back before the first output (pings of a queued request)
-_OPENING = frozenset({"message_start", "content_block_start", "ping"})
-_DELTA_OUTPUT = ("content", "reasoning_content", "refusal", "tool_calls", "function_call")
 
 
-def _field(chunk: object, name: str) -> Any:
-    if isinstance(chunk, Mapping):
-        return chunk.get(name)
-    return getattr(chunk, name, None)
-
-
-def _choice_has_output(choice: object) -> bool:
-    if _field(choice, "finish_reason"):
-        return True
-    delta = _field(choice, "delta")
-    return any(_field(delta, name) for name in _DELTA_OUTPUT)
-
-
-def is_output(chunk: object) -> bool:
-    """Whether handing ``chunk`` to the caller commits the stream (a retry would repeat it).
-
-    Anthropic's opening events and openai's chunks without content (the first one carries only
-    the role) are not output; anything else is, a user generator's items included.
-    """
-    kind = _field(chunk, "type")
-    if isinstance(kind, str):
-        return kind not in _OPENING
-    if _field(chunk, "object") == "chat.completion.chunk":
-        return any(_choice_has_output(c) for c in _field(chunk, "choices") or ())
-    return True
+def _checked(chunk: Any) -> Any:
+    """``chunk``, unless it is an error event: then the error it stands for is raised."""
+    error = error_of(chunk)
+    if error is not None:
+        raise error
+    return chunk
 
 
 @dataclass(slots=True)
@@ -97,7 +79,7 @@ def prime(stream: Any) -> Primed:
     primed = Primed(stream)
     try:
         while len(primed.held) < MAX_HELD:
-            chunk = next(stream)
+            chunk = _checked(next(stream))
             primed.held.append(chunk)
             if is_output(chunk):
                 break
@@ -114,7 +96,7 @@ async def aprime(stream: Any) -> Primed:
     primed = Primed(stream)
     try:
         while len(primed.held) < MAX_HELD:
-            chunk = await stream.__anext__()
+            chunk = _checked(await stream.__anext__())
             primed.held.append(chunk)
             if is_output(chunk):
                 break
@@ -169,7 +151,7 @@ class Relay:
         if primed.ended is not None:
             raise StopIteration(getattr(primed.ended, "value", None))
         try:
-            chunk = next(primed.stream) if value is None else primed.stream.send(value)
+            chunk = _checked(next(primed.stream) if value is None else primed.stream.send(value))
         except StopIteration as stop:
             primed.ended = stop
             raise
@@ -221,7 +203,7 @@ class AsyncRelay:
             raise StopAsyncIteration
         stream = primed.stream
         try:
-            chunk = await (stream.__anext__() if value is None else stream.asend(value))
+            chunk = _checked(await (stream.__anext__() if value is None else stream.asend(value)))
         except StopAsyncIteration as stop:
             primed.ended = stop
             raise

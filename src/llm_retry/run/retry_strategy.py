@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from llm_retry.instrumentation.calls import call_counter
+
 from . import clock
+from .ahooks import awaits
 from .drivers import PolicySource, drive, resolve, retry
 from .engine import Guard, RetryRun, current_guard
 from .limited import Limits
 from .pipeline import Hook, Layer, Segment, around, bind, callable_name, hooked, merged
-from .variants import wrapper_for
+from .streams import PLAIN, Detect, detected
+from .variants import detector_for, wrapper_for
 
 __all__ = ["RetryStrategy", "quick"]
 
@@ -52,7 +56,11 @@ class RetryStrategy:
         wrapper_for(func, source, self.name, (_sync_base, _async_base), **options)  # checks
 
     def layer(self, segment: Segment) -> Layer:
-        """The retry segment: the hooks above around the loop, ``inner`` in every attempt."""
+        """The retry segment: the hooks above around the loop, ``inner`` in every attempt.
+
+        Without ``stream=``, a result that is a stream is detected (`llm_retry.run.streams`):
+        in the fused frame itself, else by one detecting layer around the segment.
+        """
         source, name = self.source, self.name
         inner, is_async, outer, inline = (
             segment.inner,
@@ -63,12 +71,23 @@ class RetryStrategy:
         if self.limits is not None:  # its scope is the guard the loop's drivers consult
             outer = (*outer, self.limits.hook)
         variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
-        if variant is None and inline is not None:
+        bases = (_sync_base, _async_base)
+        detect = detector_for(self.func, source, name, bases, **self.options)
+        if variant is None and inline is not None and not (is_async and awaits((*outer, *inline))):
             if is_async:
                 from .adrivers import fused_async  # noqa: PLC0415 - asyncio only for async code
 
-                return fused_async(source, name, merged(outer), merged(inline))
-            return _fused_sync(source, name, merged(outer), merged(inline))
+                return fused_async(source, name, merged(outer), merged(inline), detect)
+            return _fused_sync(source, name, merged(outer), merged(inline), detect)
+        if detect is not None:
+            plain = self.layer_without(segment, variant)
+            return detected(plain, detect, lambda w, i: bind(inner, w, i), is_async=is_async)
+        return self.layer_without(segment, variant)
+
+    def layer_without(self, segment: Segment, variant: Layer | None) -> Layer:
+        """The nested retry segment (no fused frame), without stream detection."""
+        source, name = self.source, self.name
+        inner, is_async, outer = segment.inner, segment.is_async, segment.outer
         base = variant or (_async_base if is_async else _sync_base)(source, name)
 
         def nested(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -82,7 +101,13 @@ def quick(guard: Guard | None) -> bool:
     return guard is None or (guard.passive and guard.deadline > clock.now())
 
 
-def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hook | None) -> Layer:
+def _fused_sync(
+    source: PolicySource,
+    name: str,
+    outer: Hook | None,
+    inside: Hook | None,
+    detect: Detect | None = None,
+) -> Layer:
     """The retry segment in one frame (and one for the attempt): a stack's whole happy path.
 
     The hooks before the loop (``outer``: a ``@budget`` above) run around it, the hooks inside
@@ -90,6 +115,8 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
     once unless the active guard has to admit it; anything else goes through the drivers.
     """
     attempt = around(() if inside is None else (inside,), None, is_async=False)
+    counter = call_counter(name)  # calls by outcome (llm_retry.instrumentation.calls)
+    plain = PLAIN  # result types known not to be streams (llm_retry.run.streams)
 
     def segment(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         token = None if outer is None else outer.enter(args, kwargs)
@@ -104,12 +131,16 @@ def _fused_sync(source: PolicySource, name: str, outer: Hook | None, inside: Hoo
                 except Exception as exc:  # noqa: BLE001 - the policy decides, not the clause
                     run = RetryRun(resolve(source, exc), name, start, guard)
                     result = retry(run, hooked(inside, wrapped), exc, args, kwargs)
+                else:
+                    counter.first_time += 1  # calls by outcome: the happy path's one count
         except BaseException as exc:
             if outer is not None:
                 outer.exit(token, exc)
             raise
         if outer is not None:
             outer.exit(token, None)
-        return result
+        if detect is None or type(result) in plain:
+            return result
+        return detect(result, hooked(inside, wrapped), instance, args, kwargs)  # a stream
 
     return segment

@@ -26,8 +26,9 @@ from llm_retry.policy import Policy
 from . import clock as _clock
 from .engine import RetryRun, areplay, replay
 from .relay import AsyncRelay, AsyncStreamProxy, Primed, Relay, StreamProxy, aprime, prime
+from .streams import Detect, detector
 
-__all__ = ["checked", "generator", "streaming", "wrapper_for"]
+__all__ = ["checked", "detector_for", "generator", "streaming", "wrapper_for"]
 
 Wrapper = Callable[[Callable[..., Any], Any, Any, Any], Any]
 Validator = Callable[[Any], "str | None"]
@@ -249,7 +250,7 @@ def wrapper_for(
     bases: tuple[Callable[[Callable[[], Policy], str], Wrapper], ...],
     *,
     validate: Validator | None,
-    stream: bool,
+    stream: bool | None,
     restart: bool,
 ) -> Wrapper | None:
     """The variant wrapper ``func`` needs, or ``None`` for the plain one; chosen once.
@@ -260,7 +261,7 @@ def wrapper_for(
         name: its name in events.
         bases: the plain sync and async wrapper factories.
         validate: the result check, if any.
-        stream: the function returns a stream.
+        stream: the function returns a stream; ``None``: look at what it returns.
         restart: re-run a stream from the start when it fails after output.
 
     Raises:
@@ -270,7 +271,7 @@ def wrapper_for(
     gen = inspect.isgeneratorfunction(target)
     agen = inspect.isasyncgenfunction(target)
     is_async = agen or inspect.iscoroutinefunction(target)
-    _check(validate, streams=stream or gen or agen, restart=restart)
+    _check(validate, streams=bool(stream or gen or agen), restart=restart and stream is not None)
     if not (gen or agen or stream or validate is not None):
         return None
     base = bases[1 if is_async else 0](source, name)
@@ -283,6 +284,34 @@ def wrapper_for(
     return checked(base, validate, is_async=is_async)
 
 
+def detector_for(
+    func: Callable[..., Any],
+    source: Callable[[], Policy],
+    name: str,
+    bases: tuple[Callable[[Callable[[], Policy], str], Wrapper], ...],
+    *,
+    stream: bool | None,
+    restart: bool,
+    validate: Validator | None = None,
+) -> Detect | None:
+    """What the plain wrapper calls with a result that may be a stream (``stream=None``).
+
+    ``None`` when nothing is to be detected: ``stream=`` given, or a variant (a generator
+    function, ``validate=``) already handles the result.
+    """
+    target = getattr(func, "__func__", func)
+    if stream is not None or validate is not None:
+        return None
+    if inspect.isgeneratorfunction(target) or inspect.isasyncgenfunction(target):
+        return None
+    options = (source, name, restart)
+    wrappers = (
+        streaming(bases[0](source, name), options, is_async=False),
+        streaming(bases[1](source, name), options, is_async=True),
+    )
+    return detector(wrappers, is_async=inspect.iscoroutinefunction(target))
+
+
 def _check(validate: Validator | None, *, streams: bool, restart: bool) -> None:
     if validate is not None and not callable(validate):
         raise PolicyError(f"validate= must be a function of the result, not {validate!r}")
@@ -292,4 +321,4 @@ def _check(validate: Validator | None, *, streams: bool, restart: bool) -> None:
             "assemble from it instead"
         )
     if restart and not streams:
-        raise PolicyError("restart=True applies to streams: use it with stream=True or a generator")
+        raise PolicyError("restart=True applies to streams, and stream=False says there is none")

@@ -155,15 +155,15 @@ class RedisLimits:
     def _run(self, op: str, cfg: LimitSettings | None, *args: object) -> list[str] | None:
         """One script run; ``None`` (and local state) when Redis is unreachable."""
         store = self.store
-        if store._skip():
+        if store.failover.skip():  # the store's own availability gate
             return None
         head = self._head(cfg)
         try:
             raw = self._script(keys=self._keys, args=[op, int(store.ttl * 1000), *head, *args])
         except store._errors as exc:
-            store._went_down(exc)
+            store.failover.failed(exc)
             return None
-        store._came_back()
+        store.failover._came_back()
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in raw]
         self._free = int(float(values[7]))
         return values

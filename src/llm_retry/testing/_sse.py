@@ -8,10 +8,15 @@ A request whose JSON body asks for ``"stream": true`` and gets a 2xx
   piece of content, a chunk with the finish reason), then ``data: [DONE]``.
 - Anthropic: ``message_start``, ``content_block_start`` and a ``ping``, one ``content_block_delta``
   per piece of content, then ``content_block_stop``, ``message_delta`` and ``message_stop``.
+- OpenAI Responses API (paths ending in ``/responses``): ``response.created``,
+  ``response.in_progress``, ``response.output_item.added`` and ``response.content_part.added``,
+  one ``response.output_text.delta`` per piece, then the ``.done`` events and
+  ``response.completed``.
 
 ``error_after=K`` replaces the rest of the stream with an error event after K pieces of content
 (OpenAI: ``data: {"error": {...}}``, which the SDK raises as a status-less ``APIError``; Anthropic:
-``event: error`` with an ``overloaded_error``); ``drop_after=K`` closes the connection there
+``event: error`` with an ``overloaded_error``; Responses: a ``response.failed`` event with a
+``server_error``, which the SDK yields); ``drop_after=K`` closes the connection there
 instead. ``K = 0`` puts the fault before any content, right after the opening events.
 """
 
@@ -165,8 +170,62 @@ def _anthropic_events(request: RecordedRequest, serial: int) -> tuple[list[bytes
     return head + body, tail
 
 
+def _responses_events(request: RecordedRequest, serial: int) -> tuple[list[bytes], list[bytes]]:
+    """(opening + content events, closing events) of an OpenAI Responses API stream."""
+    pieces = _pieces(request.reply)
+    text, item_id = "".join(pieces), f"msg_fault{serial}"
+    part = {"type": "output_text", "text": "", "annotations": []}
+    item = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress"}
+    sequence = iter(range(1 << 30))
+
+    def event(kind: str, **fields: Any) -> bytes:
+        return _event({"type": kind, "sequence_number": next(sequence), **fields}, kind)
+
+    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    head = [
+        event("response.created", response=_response(request, serial, "in_progress", [])),
+        event("response.in_progress", response=_response(request, serial, "in_progress", [])),
+        event("response.output_item.added", output_index=0, item={**item, "content": []}),
+        event("response.content_part.added", part=part, **where),
+    ]
+    body = [event("response.output_text.delta", delta=p, logprobs=[], **where) for p in pieces]
+    done_part = {**part, "text": text}
+    done_item = {**item, "status": "completed", "content": [done_part]}
+    tail = [
+        event("response.output_text.done", text=text, logprobs=[], **where),
+        event("response.content_part.done", part=done_part, **where),
+        event("response.output_item.done", output_index=0, item=done_item),
+        event("response.completed", response=_response(request, serial, "completed", [done_item])),
+    ]
+    return head + body, tail
+
+
+def _response(request: RecordedRequest, serial: int, status: str, output: list[Any]) -> Any:
+    return {
+        "id": f"resp_fault{serial}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "model": _model(request, _OPENAI_MODEL),
+        "status": status,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "error": None,
+        "incomplete_details": None,
+    }
+
+
+def _is_responses(request: RecordedRequest) -> bool:
+    return request.path.rstrip("/").endswith("/responses")
+
+
 def _error_event(reply: Reply, api: str) -> bytes:
     """The in-stream error: OpenAI's `server_error`, Anthropic's `overloaded_error` by default."""
+    if api == "responses":
+        error = openai_error_body(500, code=reply.code, type=reply.type, message=reply.message)
+        failed = {"type": "response.failed", "response": {"status": "failed", **error}}
+        return _event(failed, "response.failed")
     if api == "anthropic":
         return _event(anthropic_error_body(529, type=reply.type, message=reply.message), "error")
     return _event(openai_error_body(500, code=reply.code, type=reply.type, message=reply.message))
@@ -184,9 +243,13 @@ def plan_stream(request: RecordedRequest, serial: int, api: str) -> StreamPlan:
         The events, and whether to drop the connection after them.
     """
     reply = request.reply
-    render = _anthropic_events if api == "anthropic" else _openai_events
+    if api == "openai" and _is_responses(request):
+        api = "responses"
+    render = {"anthropic": _anthropic_events, "responses": _responses_events}.get(
+        api, _openai_events
+    )
     opening_and_content, closing = render(request, serial)
-    opening = 3 if api == "anthropic" else 1
+    opening = {"anthropic": 3, "responses": 4}.get(api, 1)
     fault = reply.error_after if reply.error_after is not None else reply.drop_after
     if fault is None:
         return StreamPlan(tuple(opening_and_content + closing))
