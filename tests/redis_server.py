@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -67,9 +68,21 @@ class RedisServer:
                 time.sleep(0.02)  # waiting for a server process to come up, not for a test
         raise RuntimeError("redis-server did not start")
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it accepts connections but answers nothing, as a hung
+        server would."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Kill the server (as an outage would)."""
         if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)  # a paused server must still be reaped
             self.process.kill()
             self.process.wait(timeout=10)
             self.process = None

@@ -62,3 +62,16 @@ def test_bench_burst_quick_json_runs() -> None:
         assert rows[name]["done"] + rows[name]["lost"] == report["n"], rows[name]
         assert rows[name]["requests"] >= rows[name]["done"], rows[name]
     assert set(report["target"]) >= {"passed", "requests_per_call", "ratio"}
+
+
+def test_bench_redis_quick_json_runs(redis_server: RedisServer) -> None:
+    """The Redis benchmark's quick run (its own redis-server) reports every figure, and the
+    fail-safe ones hold: no call through an open circuit, exactly K probes."""
+    report = quick_json(BENCHMARKS / "bench_redis.py", timeout=120)
+    assert set(report["open_circuit_admitted"].values()) == {0}
+    assert report["half_open_probes_admitted"] == report["k"]
+    for rows in report["stall"].values():
+        assert set(rows) == {"healthy", "hung"}
+        assert all(row["worst_stall_ms"] > 0 for row in rows.values())
+    assert report["stall"]["async (redis.asyncio)"]["hung"]["worst_stall_ms"] < 250
+    assert report["per_key"]["throttles_kept"] == 10_000

@@ -113,7 +113,7 @@ def test_half_open_probe_count_holds_across_processes(redis_server, k):
 
 
 def test_concurrent_updates_are_atomic(redis_server):
-    """Forty threads each adding one through update() lose no increment (WATCH retries)."""
+    """Forty threads each adding one through update() lose no increment (compare-and-set)."""
     store = RedisStore(redis_server.url)
     codec = JSONCodec(lambda n: n, int)
 
@@ -162,7 +162,7 @@ def test_redis_killed_mid_run_leaves_calls_working(redis_server):
     assert names.count("llm_retry.store_recovered") == 1
     warning = next(e for e in events if e["event"] == "llm_retry.store_unavailable")
     assert warning["log_level"] == "warning"
-    assert warning["fallback"] == "local state in this process"
+    assert warning["fallback"] == "last known state, kept in this process"
     assert store.available
     assert breaker.state().state == "closed"
 

@@ -32,8 +32,9 @@ from .decide.classify import classify
 from .errors import CircuitOpenError, PolicyError
 from .events import emit
 from .policy import Policy
-from .policy.presets import PROFILES, available_presets, current_profile, get_preset, preset_source
+from .policy.presets import available_presets, current_profile, get_preset, preset_source
 from .run import clock as _clock
+from .run.keys import default_store
 from .run.pipeline import attach
 from .stores import JSONCodec, MemoryStore, Store
 
@@ -43,9 +44,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _CODEC: JSONCodec[BreakerState] = JSONCodec(BreakerState.to_json, BreakerState.from_json)
-_DEFAULT_STORE = MemoryStore()
 _MAX_CAUSES = 1_000
 _CLEAN = Admission(True)  # admitted while no state was stored at all: closed and clean
+_AdmitStep = Callable[[BreakerState], tuple[tuple[Admission, "Transition | None"], BreakerState]]
+_RecordStep = Callable[[BreakerState], tuple["Transition | None", BreakerState]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,17 +101,21 @@ class Circuit:
         self._preset = preset or (name if name in available_presets() else "generic")
         self._overrides = settings
         self._key = key
-        self.store: Store = store if store is not None else _DEFAULT_STORE
+        self.store: Store = store if store is not None else default_store()
         self._policy: Callable[[], Policy] = (
             (lambda: policy) if policy is not None else preset_source(self._preset, {})
         )
         self._settings: dict[str, CircuitSettings] = {}
         # Fail at decoration time, not in production; and learn whether any profile tracks a
         # failure rate (if none does, a clean success needs no write at all).
-        self._tracks_rate = any(self._settings_for(p).failure_rate is not None for p in PROFILES)
+        profiles = get_preset(self._preset).profiles  # dev, test, prod and the file's own
+        self._tracks_rate = any(self._settings_for(p).failure_rate is not None for p in profiles)
         self._whole_key = self._store_key(None)
         self._causes: OrderedDict[str, BaseException] = OrderedDict()
         self._causes_lock = threading.Lock()
+        if not isinstance(self.store, MemoryStore) and hasattr(self.store, "aupdate"):
+            # A store with I/O: async pipelines await these instead (`llm_retry.run.ahooks`).
+            self.aenter, self.aexit = self._aenter, self._aexit
 
     # -- settings and keys ---------------------------------------------------------------
     def _settings_for(self, profile: str) -> CircuitSettings:
@@ -132,7 +138,20 @@ class Circuit:
 
     # -- the gate ------------------------------------------------------------------------
     def _admit(self, skey: str) -> Admission:
-        current = self.store.peek(skey, _CODEC)
+        plan = self._admission(self.store.peek(skey, _CODEC))
+        if isinstance(plan, Admission):
+            return plan
+        return self._admitted(skey, self.store.update(skey, plan, CLOSED, _CODEC))
+
+    async def _aadmit(self, skey: str) -> Admission:
+        current: BreakerState | None = await self.store.apeek(skey, _CODEC)
+        plan = self._admission(current)
+        if isinstance(plan, Admission):
+            return plan
+        return self._admitted(skey, await self.store.aupdate(skey, plan, CLOSED, _CODEC))
+
+    def _admission(self, current: BreakerState | None) -> Admission | _AdmitStep:
+        """The admission, when the state read is enough; else the step to apply atomically."""
         if current is None:
             return _CLEAN
         if current.state == "closed":
@@ -146,7 +165,10 @@ class Circuit:
             admission, new, change = admit(s, now, cfg)
             return (admission, change), new
 
-        admission, change = self.store.update(skey, step, CLOSED, _CODEC)
+        return step
+
+    def _admitted(self, skey: str, done: tuple[Admission, Transition | None]) -> Admission:
+        admission, change = done
         if change is not None:
             self._announce(skey, change)
         return admission
@@ -160,16 +182,29 @@ class Circuit:
         return decision.rule.circuit, decision.describe()
 
     def _finish(self, skey: str, admission: Admission, exc: BaseException | None) -> None:
+        step = self._record(admission, exc)
+        if step is not None:
+            self._recorded(skey, exc, self.store.update(skey, step, CLOSED, _CODEC))
+
+    async def _afinish(self, skey: str, admission: Admission, exc: BaseException | None) -> None:
+        step = self._record(admission, exc)
+        if step is not None:
+            self._recorded(skey, exc, await self.store.aupdate(skey, step, CLOSED, _CODEC))
+
+    def _record(self, admission: Admission, exc: BaseException | None) -> _RecordStep | None:
+        """The step that records the call's outcome (``None``: nothing to write)."""
         outcome, reason = self._outcome(exc)
         if outcome == "success" and admission is _CLEAN and not self._tracks_rate:
-            return  # closed, clean and still clean: nothing to write
+            return None  # closed, clean and still clean: nothing to write
         cfg, now = self.settings, _clock.wall()
 
         def step(s: BreakerState) -> tuple[Transition | None, BreakerState]:
             new, change = record(s, outcome, probe=admission.probe, now=now, cfg=cfg, reason=reason)
             return change, new
 
-        change = self.store.update(skey, step, CLOSED, _CODEC)
+        return step
+
+    def _recorded(self, skey: str, exc: BaseException | None, change: Transition | None) -> None:
         if change is not None:
             if change.after == "open" and exc is not None:
                 self._remember(skey, exc)
@@ -225,13 +260,16 @@ class Circuit:
         """Decorate ``func``: reject calls while open, count outcomes while closed or probing."""
         return attach(func, self)
 
+    def _keys(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[object, str]:
+        """The call's key (``None``: the circuit as a whole) and its key in the store."""
+        if self._key is None:
+            return None, self._whole_key
+        key = self._key(*args, **kwargs)
+        return key, self._store_key(key)
+
     def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
         """Admit the call or raise `CircuitOpenError`; the key and admission to finish with."""
-        if self._key is None:
-            key, skey = None, self._whole_key
-        else:
-            key = self._key(*args, **kwargs)
-            skey = self._store_key(key)
+        key, skey = self._keys(args, kwargs)
         admission = self._admit(skey)
         if not admission.allowed:
             raise self._rejected(skey, key, admission)
@@ -242,6 +280,20 @@ class Circuit:
         if error is None and token[1] is _CLEAN and not self._tracks_rate:
             return  # closed, clean and still clean: nothing to write
         self._finish(token[0], token[1], error)
+
+    async def _aenter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
+        """`enter` for async callers: the store is awaited, never waited on."""
+        key, skey = self._keys(args, kwargs)
+        admission = await self._aadmit(skey)
+        if not admission.allowed:
+            raise self._rejected(skey, key, admission)
+        return skey, admission
+
+    async def _aexit(self, token: tuple[str, Admission], error: BaseException | None) -> None:
+        """`exit` for async callers."""
+        if error is None and token[1] is _CLEAN and not self._tracks_rate:
+            return
+        await self._afinish(token[0], token[1], error)
 
     # -- health checks and manual control ------------------------------------------------
     def state(self, key: object = None) -> CircuitSnapshot:

@@ -87,12 +87,17 @@ class InvalidResultError(LLMRetryError):
         self.kind = kind if kind.isidentifier() and kind.islower() else "invalid"
 
 
+_MAX_SUGGESTED = 64  # longer words are no typo of a name
+
+
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
     """``"; did you mean 'attempts'?"`` when ``word`` is close to one of ``choices``, else ``""``.
 
     The tail of an error message about an unknown name: a key, a preset, a command.
     """
+    if not isinstance(word, str) or len(word) > _MAX_SUGGESTED:  # a hostile value: no search
+        return ""
     import difflib  # noqa: PLC0415 - only when a message needs it
 
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, [str(choice) for choice in choices], n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""

@@ -15,6 +15,7 @@ from llm_retry.cli._output import UsageError, paint, print_json, terminal_width
 from llm_retry.cli.tables import build_table, format_grid, render_markdown, render_plain
 from llm_retry.errors import PolicyError, did_you_mean
 from llm_retry.policy import schema as _schema
+from llm_retry.policy.files import read_text
 from llm_retry.presets import PROFILES, Preset, available_presets, current_profile, get_preset
 
 __all__ = ["cmd_presets", "cmd_show", "cmd_validate", "preset_argument", "validate_file"]
@@ -28,6 +29,7 @@ def _preset_entries() -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"name": name, "source": source, "profiles": list(PROFILES)}
         try:
             entry["description"] = get_preset(name).description
+            entry["profiles"] = list(get_preset(name).profiles)
         except PolicyError as exc:
             entry["description"] = ""
             entry["error"] = str(exc)
@@ -83,16 +85,16 @@ def validate_file(path: str) -> list[str]:
     Each problem is one line naming the file and the key, as `PolicyError` messages do.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]
+        text = read_text(Path(path))
+    except PolicyError as exc:
+        return [str(exc)]
     found = _schema.problems(text, path)
     if found:
         return found
     data = _schema.parse(text, path)
     preset = Preset(Path(path).stem, path, str(data.get("description", "")), data)
     failing: dict[str, list[str]] = {}
-    for profile in PROFILES:
+    for profile in preset.profiles:
         try:
             preset.policy(profile)
         except PolicyError as exc:
@@ -148,7 +150,7 @@ def preset_argument(text: str) -> Preset:
         problems = validate_file(text)
         if problems:
             raise PolicyError("\n".join(problems))
-        data = _schema.parse(path.read_text(encoding="utf-8"), text)
+        data = _schema.parse(read_text(path), text)
         return Preset(path.stem, text, str(data.get("description", "")), data)
     names = available_presets()
     if text not in names:

@@ -7,6 +7,7 @@ Every problem is reported as ``FILE: KEY.PATH: PROBLEM``, for example
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
@@ -26,6 +27,7 @@ from .rules import (
     result_key,
     status_key,
 )
+from .values import MAX_SECONDS, number_problem, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +38,7 @@ __all__ = ["build_policy", "merge", "parse", "problems"]
 
 Check = Callable[[str, object], None]
 RULE_TABLES = ("statuses", "codes", "transport", "results")
-PROFILE_NAMES = ("dev", "test", "prod")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class _Problem(Exception):
@@ -60,55 +62,58 @@ def _each(checks: Iterable[Callable[[], None]]) -> None:
 
 
 def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
+    name = str(key)
+    name = name if len(name) <= 60 else f"{name[:57]}..."
+    return f"{path}.{name}" if path else name
 
 
 # -- value checks -------------------------------------------------------------------------
 def _number(minimum: float = 0.0, maximum: float = math.inf, *, positive: bool = False) -> Check:
     def check(path: str, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise _Problem(path, f"must be a number, not {value!r}")
-        if value < minimum or (positive and value <= 0) or value > maximum:
-            low = f"> {minimum:g}" if positive else f">= {minimum:g}"
-            high = f" and <= {maximum:g}" if maximum != math.inf else ""
-            raise _Problem(path, f"must be {low}{high}, not {value!r}")
+        problem = number_problem(value, minimum=minimum, maximum=maximum, positive=positive)
+        if problem is not None:
+            raise _Problem(path, problem)
 
     return check
 
 
+def _seconds(*, positive: bool = False) -> Check:
+    return _number(maximum=MAX_SECONDS, positive=positive)
+
+
 def _whole(path: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _Problem(path, f"must be a whole number >= 1, not {value!r}")
+        raise _Problem(path, f"must be a whole number >= 1, not {shown(value)}")
 
 
 def _text(path: str, value: object) -> None:
     if not isinstance(value, str):
-        raise _Problem(path, f"must be a string, not {value!r}")
+        raise _Problem(path, f"must be a string, not {shown(value)}")
 
 
 def _flag(path: str, value: object) -> None:
     if not isinstance(value, bool):
-        raise _Problem(path, f"must be true or false, not {value!r}")
+        raise _Problem(path, f"must be true or false, not {shown(value)}")
 
 
 def _effect(path: str, value: object) -> None:
     if value not in CIRCUIT_EFFECTS:
         hint = did_you_mean(value, CIRCUIT_EFFECTS)
-        raise _Problem(path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {value!r}{hint}")
+        raise _Problem(
+            path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {shown(value)}{hint}"
+        )
 
 
 def _jitter(path: str, value: object) -> None:
     if value not in JITTERS:
-        raise _Problem(
-            path,
-            f"must be one of {', '.join(JITTERS)}, not {value!r}{did_you_mean(value, JITTERS)}",
-        )
+        hint = did_you_mean(value, JITTERS)
+        raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {shown(value)}{hint}")
 
 
 def _table(fields: Mapping[str, Check]) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
-            raise _Problem(path, f"must be a table, not {value!r}")
+            raise _Problem(path, f"must be a table, not {shown(value)}")
         _each(partial(_field, fields, _join(path, key), key, item) for key, item in value.items())
 
     return check
@@ -122,7 +127,7 @@ def _field(fields: Mapping[str, Check], path: str, key: str, value: object) -> N
 
 
 _BACKOFF = _table(
-    {"base": _number(), "cap": _number(), "multiplier": _number(1.0), "jitter": _jitter}
+    {"base": _seconds(), "cap": _seconds(), "multiplier": _number(1.0), "jitter": _jitter}
 )
 _RULE_FIELDS: dict[str, Check] = {
     "action": _text,
@@ -150,7 +155,7 @@ def _rule(partial: bool) -> Check:
         if action not in ("retry", "fail"):
             hint = did_you_mean(action, ("retry", "fail"))
             raise _Problem(
-                _join(path, "action"), f"must be 'retry' or 'fail', not {action!r}{hint}"
+                _join(path, "action"), f"must be 'retry' or 'fail', not {shown(action)}{hint}"
             )
         for key, only in _ONLY_FOR.items():
             if key in value and action != only:
@@ -162,7 +167,7 @@ def _rule(partial: bool) -> Check:
 def _rules(key_check: Callable[[object], object], rule: Check) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
-            raise _Problem(path, f"must be a table, not {value!r}")
+            raise _Problem(path, f"must be a table, not {shown(value)}")
         _each(
             partial(_keyed, key_check, rule, _join(path, key), key, item)
             for key, item in value.items()
@@ -181,6 +186,28 @@ def _keyed(
     rule(path, value)
 
 
+def _profiles(overlay: Check) -> Check:
+    """The ``profiles`` table: any profile name (``dev``, ``staging``, ...), each an overlay."""
+
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _Problem(path, f"must be a table, not {shown(value)}")
+        _each(
+            partial(_profile, overlay, _join(path, name), name, item)
+            for name, item in value.items()
+        )
+
+    return check
+
+
+def _profile(overlay: Check, path: str, name: str, value: object) -> None:
+    if not _PROFILE_NAME.fullmatch(name):
+        raise _Problem(
+            path, "a profile name is letters, digits, '_', '-' or '.' (at most 64, ASCII)"
+        )
+    overlay(path, value)
+
+
 def _transport_key(key: object) -> object:
     if key not in TRANSPORT_KINDS:
         hint = did_you_mean(key, TRANSPORT_KINDS)
@@ -192,8 +219,9 @@ def _settings(partial: bool) -> dict[str, Check]:
     rule = _rule(partial)
     return {
         "attempts": _whole,
-        "max_retry_after": _number(),
+        "max_retry_after": _seconds(),
         "retry_after": _flag,
+        "retry_nested": _flag,
         "backoff": _BACKOFF,
         "statuses": _rules(status_key, rule),
         "codes": _rules(lambda key: key, rule),
@@ -209,29 +237,29 @@ def _settings(partial: bool) -> dict[str, Check]:
 _CIRCUIT = _table(
     {
         "failures": _whole,
-        "break_duration": _number(),
-        "max_break_duration": _number(),
+        "break_duration": _seconds(),
+        "max_break_duration": _seconds(),
         "half_open_probes": _whole,
         "failure_rate": _number(0.0, 1.0, positive=True),
         "window": _whole,
-        "window_seconds": _number(positive=True),
+        "window_seconds": _seconds(positive=True),
         "min_calls": _whole,
         "trip_on_account_errors": _flag,
     }
 )
 _BUDGET = _table(
     {
-        "total": _number(positive=True),
-        "attempt_timeout": _number(positive=True),
+        "total": _seconds(positive=True),
+        "attempt_timeout": _seconds(positive=True),
         "retry_ratio": _number(0.0, 1.0),
         "min_retries_per_sec": _number(),
     }
 )
 _TIMEOUTS = _table(
     {
-        "request": _number(positive=True),
-        "thinking": _number(positive=True),
-        "connect": _number(positive=True),
+        "request": _seconds(positive=True),
+        "thinking": _seconds(positive=True),
+        "connect": _seconds(positive=True),
     }
 )
 _MERGED = _table({"description": _text, **_settings(partial=False)})
@@ -239,18 +267,28 @@ _FILE = _table(
     {
         "description": _text,
         **_settings(partial=False),
-        "profiles": _table(dict.fromkeys(PROFILE_NAMES, _table(_settings(partial=True)))),
+        "profiles": _profiles(_table(_settings(partial=True))),
     }
 )
 
 
 # -- parse, merge, build --------------------------------------------------------------------
-def parse(text: str, source: str) -> dict[str, Any]:
-    """Parse and validate a preset file's text; ``source`` names it in every error."""
+def _toml(text: str, source: str) -> dict[str, Any]:
+    """The TOML of a preset file's text, unchecked; a `PolicyError` if it is not TOML."""
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert
+        raise PolicyError(f"{source}: not valid TOML: {shown(str(exc))}") from None
+    return data
+
+
+def parse(text: str, source: str) -> dict[str, Any]:
+    """Parse and validate a preset file's text; ``source`` names it in every error."""
+    data = _toml(text, source)
     try:
         _FILE("", data)
     except _Problem as exc:
@@ -270,9 +308,9 @@ def problems(text: str, source: str) -> list[str]:
     `parse` raises the first of them; this lists them all (``llm-retry validate``).
     """
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return [f"{source}: not valid TOML: {exc}"]
+        data = _toml(text, source)
+    except PolicyError as exc:
+        return [str(exc)]
     try:
         _FILE("", data)
     except _Problem as exc:
@@ -323,7 +361,7 @@ def build_policy(name: str, settings: Mapping[str, Any], source: str, profile: s
         ) from None
     kwargs: dict[str, Any] = {
         key: settings[key]
-        for key in ("attempts", "max_retry_after", "retry_after")
+        for key in ("attempts", "max_retry_after", "retry_after", "retry_nested")
         if key in settings
     }
     if "backoff" in settings:

@@ -28,6 +28,7 @@ from .drivers import (
     stop_retries,
 )
 from .engine import Admission, Guard, RetryRun, areplay, current_guard
+from .keys import prefetch
 from .pipeline import Hook, Layer, ahooked
 from .retry_strategy import quick
 
@@ -146,9 +147,11 @@ async def timed(awaitable: Awaitable[Any], timeout: float) -> Any:
 
 
 async def _aadmit(guard: Guard, name: str, attempt: int) -> Admission:
+    await prefetch(guard)  # the blocks are read with the store's async methods
     admission = guard.admit(name, attempt, None)
     while admission.stop is None and admission.delay > 0:
         await clock.apause(admission.delay)
+        await prefetch(guard)
         admission = guard.admit(name, attempt, admission.ticket)
     return admission
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,13 +24,17 @@ from llm_retry.decide.pacing import Pacer
 from llm_retry.decide.retry_budget import RetryBudget
 from llm_retry.stores import JSONCodec, MemoryStore, Store
 
+from . import clock as _clock
+
 __all__ = [
+    "MAX_KEYS",
     "NO_BLOCK",
     "THROTTLE_STATUSES",
     "Block",
     "KeyThrottle",
     "default_store",
     "key_throttle",
+    "prefetch",
     "reset",
     "retry_budget",
 ]
@@ -81,6 +86,14 @@ class KeyThrottle:
         cached = self._cached
         return cached if cached.until > now else NO_BLOCK
 
+    async def refresh(self) -> None:
+        """Read the block now if `block` would, awaiting the store (for async callers); it
+        counts as read when the answer came, so `block` right after uses it as it is."""
+        apeek = getattr(self.store, "apeek", None)  # a store of its own may have only `peek`
+        if apeek is not None and not 0.0 <= _clock.wall() - self._read_at < self._refresh:
+            self._cached = await apeek(self._skey, _CODEC) or NO_BLOCK
+            self._read_at = _clock.wall()
+
     def extend(self, hint: float, now: float) -> Block:
         """The server asked to wait ``hint`` seconds at ``now``: block until then, at least."""
         until = now + hint
@@ -94,27 +107,49 @@ class KeyThrottle:
         return self._cached
 
 
+async def prefetch(guard: object) -> None:
+    """Before an async call consults ``guard`` (a ``@budget`` scope), read its keys' blocks
+    through the store's async methods, so that the sync `KeyThrottle.block` finds them fresh."""
+    throttles: tuple[KeyThrottle, ...] = getattr(guard, "throttles", ())
+    for throttle in throttles:
+        await throttle.refresh()
+
+
 # -- one object per (store, name), so that everything under a name shares it -----------------
 T = TypeVar("T")
-_DEFAULT_STORE = MemoryStore()
+MAX_KEYS = 10_000
+"""Per-key objects kept per registry (and values per default store); least recently used go."""
+_DEFAULT_STORE = MemoryStore(max_keys=MAX_KEYS)
 _lock = threading.Lock()
-_throttles: dict[tuple[Store, str], KeyThrottle] = {}
-_budgets: dict[tuple[Store, str], RetryBudget] = {}
+_throttles: OrderedDict[tuple[Store, str], KeyThrottle] = OrderedDict()
+_budgets: OrderedDict[tuple[Store, str], RetryBudget] = OrderedDict()
 
 
 def default_store() -> Store:
-    """The process-wide store used when a budget is given none."""
+    """The process-wide store of circuits and budgets given none (there is one)."""
     return _DEFAULT_STORE
 
 
 def _shared(
-    registry: dict[tuple[Store, str], T], store: Store, name: str, make: Callable[[str, Store], T]
+    registry: OrderedDict[tuple[Store, str], T],
+    store: Store,
+    name: str,
+    make: Callable[[str, Store], T],
 ) -> T:
-    """The one object per (store, name) in ``registry``, made on first use."""
-    found = registry.get((store, name))
-    if found is None:
-        with _lock:
-            found = registry.setdefault((store, name), make(name, store))
+    """The one object per (store, name) in ``registry``, made on first use.
+
+    At most `MAX_KEYS` are kept: past that the least recently used is dropped (a call still
+    holding it goes on with it; the shared state it reads and writes is in the store).
+    """
+    entry = (store, name)
+    with _lock:
+        found = registry.get(entry)
+        if found is None:
+            found = registry[entry] = make(name, store)
+            if len(registry) > MAX_KEYS:
+                registry.popitem(last=False)
+        else:
+            registry.move_to_end(entry)
     return found
 
 
@@ -129,7 +164,7 @@ def retry_budget(store: Store, name: str) -> RetryBudget:
 
 
 def reset() -> None:
-    """Forget every block, pacer and retry budget of this process (for tests)."""
+    """Forget every block, pacer, retry budget and circuit state of this process (for tests)."""
     with _lock:
         _throttles.clear()
         _budgets.clear()

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import wrapt
 
+from .ahooks import awaited_hooks, awaits
+
 __all__ = [
     "Core",
     "Hook",
@@ -267,6 +269,9 @@ def _sync_hooks(hooks: tuple[Hook, ...], core: Layer | None) -> Layer:
 
 
 def _async_hooks(hooks: tuple[Hook, ...], core: Layer | None) -> Layer:
+    if awaits(hooks):  # a circuit on Redis: await its store
+        return awaited_hooks(hooks, core)
+
     async def run(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         tokens = enter_all(hooks, args, kwargs)
         try:

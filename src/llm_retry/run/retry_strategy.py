@@ -15,6 +15,7 @@ from typing import Any
 from llm_retry.instrumentation.calls import call_counter
 
 from . import clock
+from .ahooks import awaits
 from .drivers import PolicySource, drive, resolve, retry
 from .engine import Guard, RetryRun, current_guard
 from .pipeline import Hook, Layer, Segment, around, bind, callable_name, hooked, merged
@@ -57,7 +58,7 @@ class RetryStrategy:
             segment.inline,
         )
         variant = wrapper_for(self.func, source, name, (_sync_base, _async_base), **self.options)
-        if variant is None and inline is not None:
+        if variant is None and inline is not None and not (is_async and awaits((*outer, *inline))):
             if is_async:
                 from .adrivers import fused_async  # noqa: PLC0415 - asyncio only for async code
 

@@ -4,7 +4,9 @@ Both offer one operation, `update(key, fn, default, codec)`: read the value at `
 ``default``), compute ``(result, new_value) = fn(value)`` with a pure function, write
 ``new_value`` if it changed, atomically, and return ``result``. Circuit breakers and budgets
 keep their logic in pure functions and let the store make them atomic, so the same behaviour
-holds in one process or across many.
+holds in one process or across many. ``peek`` reads without a lock. Async callers await
+``apeek`` and ``aupdate``, which never block the event loop. A shared store that cannot reach its
+server answers from the last known state (`llm_retry.stores.failover`).
 """
 
 from __future__ import annotations

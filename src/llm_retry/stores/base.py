@@ -39,10 +39,23 @@ class JSONCodec(Generic[T]):
 
 
 class Store(Protocol):
-    """Atomic read-compute-write of values by key."""
+    """Atomic read-compute-write of values by key, for sync and async callers.
+
+    The ``a``-methods do the same as their sync twins without blocking the event loop: async
+    callers (``@circuit`` on ``async def``, ``@budget`` drivers) await them. A store in this
+    process may implement them as plain calls; one across the network must await its I/O.
+    """
 
     def peek(self, key: str, codec: Codec[T]) -> T | None:
         """The value at ``key``, or ``None``; no lock, may be stale by the time it is used."""
 
     def update(self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]) -> R:
         """Apply ``fn`` to the value at ``key`` atomically; a returned ``default`` deletes it."""
+
+    async def apeek(self, key: str, codec: Codec[T]) -> T | None:
+        """`peek` for async callers: never blocks the event loop on I/O."""
+
+    async def aupdate(
+        self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]
+    ) -> R:
+        """`update` for async callers: never blocks the event loop on I/O."""

@@ -41,6 +41,26 @@ class MemoryStore:
                 self._put(key, new, default)
             return result
 
+    async def apeek(self, key: str, codec: Codec[T]) -> T | None:
+        """`peek`, for async callers (a dict read: nothing to wait for)."""
+        return self._data.get(key)
+
+    async def aupdate(
+        self, key: str, fn: Callable[[T], tuple[R, T]], default: T, codec: Codec[T]
+    ) -> R:
+        """`update`, for async callers (the lock is held only while ``fn`` runs)."""
+        return self.update(key, fn, default, codec)
+
+    def put(self, key: str, value: Any, default: Any) -> None:
+        """Keep ``value`` at ``key`` (a value equal to ``default`` is not kept at all)."""
+        with self._lock:
+            self._put(key, value, default)
+
+    def forget(self, key: str) -> None:
+        """Drop the value at ``key``, if any."""
+        with self._lock:
+            self._data.pop(key, None)
+
     def _put(self, key: str, value: Any, default: Any) -> None:
         if value == default:
             self._data.pop(key, None)
