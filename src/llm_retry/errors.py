@@ -90,14 +90,18 @@ class InvalidResultError(LLMRetryError):
 _MAX_SUGGESTED = 64  # longer words are no typo of a name
 
 
-def did_you_mean(word: object, choices: Iterable[str]) -> str:
-    """``"; did you mean 'attempts'?"`` when ``word`` is close to one of ``choices``, else ``""``.
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """``" (did you mean 'attempts'?)"`` when ``word`` is close to one of ``choices``, else ``""``.
 
-    The tail of an error message about an unknown name: a key, a preset, a command.
+    Put it right after the unknown name in a message about a key, a value, a preset, a
+    profile or a command. A name differing only in case is the closest; otherwise difflib's.
     """
     if not isinstance(word, str) or len(word) > _MAX_SUGGESTED:  # a hostile value: no search
         return ""
-    import difflib  # noqa: PLC0415 - only when a message needs it
+    names = [str(choice) for choice in choices]
+    close = [name for name in names if name.lower() == word.lower()]
+    if not close:
+        import difflib  # noqa: PLC0415 - only when a message needs it
 
-    close = difflib.get_close_matches(word, [str(choice) for choice in choices], n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+        close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

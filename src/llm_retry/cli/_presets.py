@@ -155,7 +155,7 @@ def preset_argument(text: str) -> Preset:
     names = available_presets()
     if text not in names:
         raise UsageError(
-            f"unknown preset {text!r}{did_you_mean(text, names)} "
-            f"(presets: {', '.join(names)}; or give a preset file's path)"
+            f"unknown preset {text!r}{did_you_mean(text, names)}; "
+            f"presets: {', '.join(names)}, or give a preset file's path"
         )
     return get_preset(text)

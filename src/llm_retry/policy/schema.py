@@ -1,7 +1,8 @@
 """The preset file format: parse, validate with precise messages, merge profiles, build policies.
 
 Every problem is reported as ``FILE: KEY.PATH: PROBLEM``, for example
-``my.toml: profiles.dev.statuses.429.atempts: unknown key; known: action, attempts, ...``.
+``my.toml: profiles.dev.statuses.429.atempts: unknown key (did you mean 'attempts'?); known:
+action, attempts, ...``. `parse` raises the first problem; `problems` lists them all.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def _table(fields: Mapping[str, Check]) -> Check:
 def _field(fields: Mapping[str, Check], path: str, key: str, value: object) -> None:
     if key not in fields:
         known = ", ".join(sorted(fields))
-        raise _Problem(path, f"unknown key; known: {known}{did_you_mean(key, fields)}")
+        raise _Problem(path, f"unknown key{did_you_mean(key, fields)}; known: {known}")
     fields[key](path, value)
 
 
@@ -211,7 +212,7 @@ def _profile(overlay: Check, path: str, name: str, value: object) -> None:
 def _transport_key(key: object) -> object:
     if key not in TRANSPORT_KINDS:
         hint = did_you_mean(key, TRANSPORT_KINDS)
-        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}{hint}")
+        raise PolicyError(f"unknown transport failure{hint}; known: {', '.join(TRANSPORT_KINDS)}")
     return key
 
 
