@@ -111,6 +111,7 @@ class Circuit:
         profiles = get_preset(self._preset).profiles  # dev, test, prod and the file's own
         self._tracks_rate = any(self._settings_for(p).failure_rate is not None for p in profiles)
         self._whole_key = self._store_key(None)
+        self._clean = (self._whole_key, _CLEAN)
         self._causes: OrderedDict[str, BaseException] = OrderedDict()
         self._causes_lock = threading.Lock()
         if not isinstance(self.store, MemoryStore) and hasattr(self.store, "aupdate"):
@@ -269,6 +270,8 @@ class Circuit:
 
     def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
         """Admit the call or raise `CircuitOpenError`; the key and admission to finish with."""
+        if self._key is None and self.store.peek(self._whole_key, _CODEC) is None:
+            return self._clean  # the common case: one circuit, never failed
         key, skey = self._keys(args, kwargs)
         admission = self._admit(skey)
         if not admission.allowed:

@@ -59,9 +59,14 @@ def _patterns() -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(shape) for shape in _SHAPES)
 
 
+_PLAIN = re.compile(r"[\w.\-]*").fullmatch  # no separator: only a bare token can be a secret
+
+
 def _redact_text(text: str) -> str:
     tokens, *prefixed = _patterns()
     text = tokens.sub(REDACTED, text)
+    if _PLAIN(text):  # names, states, codes: the prefixed shapes all need a separator
+        return text
     for pattern in prefixed:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text
@@ -92,9 +97,10 @@ def subscribe(callback: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
 def emit(event: str, level: str = "info", **fields: Any) -> None:
     """Redact ``fields`` and log ``event`` on the ``llm_retry`` logger at ``level``."""
     clean = {key: redact(value) for key, value in fields.items() if value is not None}
+    record = {"event": event, "log_level": level, **clean}
     for callback in tuple(_subscribers):
-        callback({"event": event, "log_level": level, **clean})
-    dispatch({"event": event, "log_level": level, **clean})
+        callback(dict(record))
+    dispatch(record)
     # A program that configured structlog has imported it: no import here on its behalf.
     structlog = sys.modules.get("structlog")
     if structlog is not None and structlog.is_configured():

@@ -86,12 +86,15 @@ def validate_file(path: str) -> list[str]:
     """
     try:
         text = read_text(Path(path))
-    except PolicyError as exc:
+    except PolicyError as exc:  # unreadable: not a file, too big, not UTF-8
         return [str(exc)]
     found = _schema.problems(text, path)
     if found:
         return found
-    data = _schema.parse(text, path)
+    try:
+        data = _schema.parse(text, path)
+    except PolicyError as exc:  # what problems() cannot see (nesting too deep to walk)
+        return [str(exc)]
     preset = Preset(Path(path).stem, path, str(data.get("description", "")), data)
     failing: dict[str, list[str]] = {}
     for profile in preset.profiles:

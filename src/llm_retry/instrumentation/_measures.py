@@ -70,8 +70,8 @@ class Measure:
 
 
 def _measure(metric: str, record: Mapping[str, Any], value: float = 1.0) -> Measure:
-    names = METRICS[metric].labels
-    return Measure(metric, tuple((n, str(record.get(n, ""))) for n in names), value)
+    labels = tuple([(n, str(record.get(n, ""))) for n in METRICS[metric].labels])
+    return Measure(metric, labels, value)
 
 
 def _circuit(record: Mapping[str, Any], state: str) -> Iterator[Measure]:

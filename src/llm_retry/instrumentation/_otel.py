@@ -100,6 +100,7 @@ class OpenTelemetryHook:
         self._current_span = trace.get_current_span if spans else None
         self._tracer = trace.get_tracer("llm_retry", tracer_provider=tracer_provider)
         self._spans = spans
+        self._attributes: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
 
     def __call__(self, record: Mapping[str, Any]) -> None:
         """Apply one event to the instruments and the current span."""
@@ -107,7 +108,10 @@ class OpenTelemetryHook:
             instrument = self.instruments.get(measure.metric)
             if instrument is None:
                 continue
-            attributes = {_name(label): value for label, value in measure.labels}
+            attributes = self._attributes.get(measure.labels)
+            if attributes is None:  # the same labels come again and again: named once
+                attributes = {_name(label): value for label, value in measure.labels}
+                self._attributes[measure.labels] = attributes
             if METRICS[measure.metric].kind == "gauge":
                 instrument.set(measure.value, attributes)
             else:

@@ -79,11 +79,17 @@ class PrometheusHook:
 
     def __init__(self, registry: Any = None) -> None:
         self.metrics = _default_metrics() if registry is None else _create(registry)
+        self._children: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 
     def __call__(self, record: Mapping[str, Any]) -> None:
         """Apply one event to the metrics."""
         for measure in measures(record):
-            child = self.metrics[measure.metric].labels(**dict(measure.labels))
+            where = (measure.metric, measure.labels)
+            child = self._children.get(where)
+            if child is None:  # prometheus_client keeps every child too: looked up once
+                child = self._children[where] = self.metrics[measure.metric].labels(
+                    **dict(measure.labels)
+                )
             if METRICS[measure.metric].kind == "gauge":
                 child.set(measure.value)
             else:

@@ -274,8 +274,8 @@ _FILE = _table(
 
 
 # -- parse, merge, build --------------------------------------------------------------------
-def _toml(text: str, source: str) -> dict[str, Any]:
-    """The TOML of a preset file's text, unchecked; a `PolicyError` if it is not TOML."""
+def _load(text: str, source: str) -> dict[str, Any]:
+    """The TOML of a preset file's text, or a `PolicyError` naming the file."""
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -289,7 +289,7 @@ def _toml(text: str, source: str) -> dict[str, Any]:
 
 def parse(text: str, source: str) -> dict[str, Any]:
     """Parse and validate a preset file's text; ``source`` names it in every error."""
-    data = _toml(text, source)
+    data = _load(text, source)
     try:
         _FILE("", data)
     except _Problem as exc:
@@ -309,7 +309,7 @@ def problems(text: str, source: str) -> list[str]:
     `parse` raises the first of them; this lists them all (``llm-retry validate``).
     """
     try:
-        data = _toml(text, source)
+        data = _load(text, source)
     except PolicyError as exc:
         return [str(exc)]
     try:
