@@ -28,17 +28,15 @@ What a budget does depends on what it is given:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextvars import Token
-from dataclasses import dataclass, fields
 from typing import Any, ParamSpec, TypeVar
 
 from .decide.retry_budget import Limit, RetryBudget
 from .errors import PolicyError
 from .events import emit
 from .policy.presets import current_profile, get_preset
-from .policy.values import MAX_SECONDS, check_number
+from .policy.settings import BudgetSettings
 from .run import clock as _clock
 from .run.engine import GUARD, Guard, current_guard
 from .run.keys import KeyThrottle, default_store, key_throttle, retry_budget
@@ -75,53 +73,9 @@ def attempt_timeout() -> float | None:
     return scope.attempt_timeout() if isinstance(scope, Scope) else None
 
 
-def _positive(name: str, value: object, *, zero: bool = False) -> None:
-    limit = math.inf if zero else MAX_SECONDS  # the rates may be any number, durations a year
-    check_number(f"budget {name}", value, maximum=limit, positive=not zero)
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetSettings:
-    """A budget's numbers (the ``[budget]`` section of a preset, or the decorator's arguments).
-
-    Args:
-        total: seconds for the whole call (attempts and waits), or ``None``.
-        attempt_timeout: seconds for one attempt, or ``None``.
-        retry_ratio: retries allowed per call over the window.
-        min_retries_per_sec: retries allowed per second of window whatever the traffic.
-        window: the retry budget's sliding window, in seconds.
-    """
-
-    total: float | None = None
-    attempt_timeout: float | None = None
-    retry_ratio: float = 0.2
-    min_retries_per_sec: float = 1.0
-    window: float = 10.0
-
-    def __post_init__(self) -> None:
-        for name in ("total", "attempt_timeout"):
-            value = getattr(self, name)
-            if value is not None:
-                _positive(name, value)
-        _positive("retry_ratio", self.retry_ratio, zero=True)
-        _positive("min_retries_per_sec", self.min_retries_per_sec, zero=True)
-        _positive("window", self.window)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> BudgetSettings:
-        """Settings from a mapping; unknown keys are an error naming the known ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise PolicyError(
-                f"unknown budget setting {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
-
-    @property
-    def limit(self) -> Limit:
-        """The retry budget's limit."""
-        return Limit(self.retry_ratio, self.min_retries_per_sec, self.window)
+def _limit(cfg: BudgetSettings) -> Limit:
+    """The retry budget's limit under these settings."""
+    return Limit(cfg.retry_ratio, cfg.min_retries_per_sec, cfg.window)
 
 
 class Budget:
@@ -202,7 +156,7 @@ class Budget:
                     label=label,
                     total=cfg.total,
                     attempt_timeout=cfg.attempt_timeout,
-                    budget=None if ledger is None else (ledger, cfg.limit),
+                    budget=None if ledger is None else (ledger, _limit(cfg)),
                     pace=self._pace,
                 )
             return found

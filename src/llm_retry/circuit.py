@@ -19,9 +19,9 @@ from typing import Any, Literal, ParamSpec, TypeVar
 from .decide.breaker import (
     ADMIT,
     CLOSED,
-    Admission,
     BreakerState,
     CircuitSettings,
+    Gate,
     Outcome,
     Transition,
     admit,
@@ -45,8 +45,8 @@ R = TypeVar("R")
 
 _CODEC: JSONCodec[BreakerState] = JSONCodec(BreakerState.to_json, BreakerState.from_json)
 _MAX_CAUSES = 1_000
-_CLEAN = Admission(True)  # admitted while no state was stored at all: closed and clean
-_AdmitStep = Callable[[BreakerState], tuple[tuple[Admission, "Transition | None"], BreakerState]]
+_CLEAN = Gate(True)  # admitted while no state was stored at all: closed and clean
+_AdmitStep = Callable[[BreakerState], tuple[tuple[Gate, "Transition | None"], BreakerState]]
 _RecordStep = Callable[[BreakerState], tuple["Transition | None", BreakerState]]
 
 
@@ -138,20 +138,20 @@ class Circuit:
         return f"circuit:{len(self.name)}:{self.name}:{'' if key is None else key}"
 
     # -- the gate ------------------------------------------------------------------------
-    def _admit(self, skey: str) -> Admission:
+    def _admit(self, skey: str) -> Gate:
         plan = self._admission(self.store.peek(skey, _CODEC))
-        if isinstance(plan, Admission):
+        if isinstance(plan, Gate):
             return plan
         return self._admitted(skey, self.store.update(skey, plan, CLOSED, _CODEC))
 
-    async def _aadmit(self, skey: str) -> Admission:
+    async def _aadmit(self, skey: str) -> Gate:
         current: BreakerState | None = await self.store.apeek(skey, _CODEC)
         plan = self._admission(current)
-        if isinstance(plan, Admission):
+        if isinstance(plan, Gate):
             return plan
         return self._admitted(skey, await self.store.aupdate(skey, plan, CLOSED, _CODEC))
 
-    def _admission(self, current: BreakerState | None) -> Admission | _AdmitStep:
+    def _admission(self, current: BreakerState | None) -> Gate | _AdmitStep:
         """The admission, when the state read is enough; else the step to apply atomically."""
         if current is None:
             return _CLEAN
@@ -162,13 +162,13 @@ class Circuit:
         if unchanged is current:  # a refusal changes nothing: no transaction needed
             return seen
 
-        def step(s: BreakerState) -> tuple[tuple[Admission, Transition | None], BreakerState]:
+        def step(s: BreakerState) -> tuple[tuple[Gate, Transition | None], BreakerState]:
             admission, new, change = admit(s, now, cfg)
             return (admission, change), new
 
         return step
 
-    def _admitted(self, skey: str, done: tuple[Admission, Transition | None]) -> Admission:
+    def _admitted(self, skey: str, done: tuple[Gate, Transition | None]) -> Gate:
         admission, change = done
         if change is not None:
             self._announce(skey, change)
@@ -182,17 +182,17 @@ class Circuit:
         decision = classify(exc, self._policy(), now=_clock.wall())
         return decision.rule.circuit, decision.describe()
 
-    def _finish(self, skey: str, admission: Admission, exc: BaseException | None) -> None:
+    def _finish(self, skey: str, admission: Gate, exc: BaseException | None) -> None:
         step = self._record(admission, exc)
         if step is not None:
             self._recorded(skey, exc, self.store.update(skey, step, CLOSED, _CODEC))
 
-    async def _afinish(self, skey: str, admission: Admission, exc: BaseException | None) -> None:
+    async def _afinish(self, skey: str, admission: Gate, exc: BaseException | None) -> None:
         step = self._record(admission, exc)
         if step is not None:
             self._recorded(skey, exc, await self.store.aupdate(skey, step, CLOSED, _CODEC))
 
-    def _record(self, admission: Admission, exc: BaseException | None) -> _RecordStep | None:
+    def _record(self, admission: Gate, exc: BaseException | None) -> _RecordStep | None:
         """The step that records the call's outcome (``None``: nothing to write)."""
         outcome, reason = self._outcome(exc)
         if outcome == "success" and admission is _CLEAN and not self._tracks_rate:
@@ -211,7 +211,7 @@ class Circuit:
                 self._remember(skey, exc)
             self._announce(skey, change)
 
-    def _rejected(self, skey: str, key: object, admission: Admission) -> CircuitOpenError:
+    def _rejected(self, skey: str, key: object, admission: Gate) -> CircuitOpenError:
         when = (
             "a probe is in flight"
             if admission.retry_in is None
@@ -268,7 +268,7 @@ class Circuit:
         key = self._key(*args, **kwargs)
         return key, self._store_key(key)
 
-    def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
+    def enter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Gate]:
         """Admit the call or raise `CircuitOpenError`; the key and admission to finish with."""
         if self._key is None and self.store.peek(self._whole_key, _CODEC) is None:
             return self._clean  # the common case: one circuit, never failed
@@ -278,13 +278,13 @@ class Circuit:
             raise self._rejected(skey, key, admission)
         return skey, admission
 
-    def exit(self, token: tuple[str, Admission], error: BaseException | None) -> None:
+    def exit(self, token: tuple[str, Gate], error: BaseException | None) -> None:
         """Count how the admitted call ended."""
         if error is None and token[1] is _CLEAN and not self._tracks_rate:
             return  # closed, clean and still clean: nothing to write
         self._finish(token[0], token[1], error)
 
-    async def _aenter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Admission]:
+    async def _aenter(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, Gate]:
         """`enter` for async callers: the store is awaited, never waited on."""
         key, skey = self._keys(args, kwargs)
         admission = await self._aadmit(skey)
@@ -292,7 +292,7 @@ class Circuit:
             raise self._rejected(skey, key, admission)
         return skey, admission
 
-    async def _aexit(self, token: tuple[str, Admission], error: BaseException | None) -> None:
+    async def _aexit(self, token: tuple[str, Gate], error: BaseException | None) -> None:
         """`exit` for async callers."""
         if error is None and token[1] is _CLEAN and not self._tracks_rate:
             return

@@ -15,13 +15,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from llm_retry.errors import PolicyError
-from llm_retry.policy.values import MAX_SECONDS, check_number
+from llm_retry.policy.settings import CircuitSettings
 
 __all__ = [
-    "Admission",
     "BreakerState",
     "CircuitSettings",
+    "Gate",
     "Outcome",
     "Transition",
     "admit",
@@ -33,73 +32,6 @@ State = Literal["closed", "open", "half_open"]
 Outcome = Literal["success", "failure", "ignore", "trip"]
 """How a call's outcome counts: a success, a failure, neither, or an account-wide failure that
 opens the circuit at once."""
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PolicyError(f"circuit {name} must be a whole number >= 1, not {value!r}")
-
-
-def _seconds(name: str, value: object, *, positive: bool = False) -> None:
-    check_number(f"circuit {name}", value, maximum=MAX_SECONDS, positive=positive)
-
-
-@dataclass(frozen=True, slots=True)
-class CircuitSettings:
-    """When a circuit opens and for how long.
-
-    Args:
-        failures: consecutive failures that open it.
-        break_duration: seconds it stays open before probes are let through.
-        max_break_duration: if above ``break_duration``, each re-opening without a close in
-            between doubles the break, up to this.
-        half_open_probes: calls let through while half-open; all must succeed to close.
-        failure_rate: also open when the failure rate over the window reaches this (0-1];
-            ``None`` turns rate tracking off.
-        window: the rate window's size in calls (count-based) ...
-        window_seconds: ... or in seconds (time-based) when set.
-        min_calls: calls the window must hold before the rate is judged.
-        trip_on_account_errors: an account-wide failure (a rule marked ``circuit = "trip"``:
-            401, 402, ``insufficient_quota``) opens the circuit at once.
-    """
-
-    failures: int = 5
-    break_duration: float = 60.0
-    max_break_duration: float | None = None
-    half_open_probes: int = 1
-    failure_rate: float | None = None
-    window: int = 100
-    window_seconds: float | None = None
-    min_calls: int = 20
-    trip_on_account_errors: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("failures", "half_open_probes", "window", "min_calls"):
-            _positive_int(name, getattr(self, name))
-        _seconds("break_duration", self.break_duration)
-        if self.max_break_duration is not None:
-            _seconds("max_break_duration", self.max_break_duration)
-        if self.window_seconds is not None:
-            _seconds("window_seconds", self.window_seconds, positive=True)
-        if self.failure_rate is not None:
-            check_number("circuit failure_rate", self.failure_rate, maximum=1.0, positive=True)
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> CircuitSettings:
-        """Settings from a preset's ``[circuit]`` section or keyword arguments."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise PolicyError(
-                f"unknown circuit setting {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
-        return cls(**values)
-
-    def break_for(self, reopens: int) -> float:
-        """The break after ``reopens`` consecutive re-openings (0 for the first opening)."""
-        if self.max_break_duration is None or self.max_break_duration <= self.break_duration:
-            return self.break_duration
-        return min(self.max_break_duration, self.break_duration * 2.0 ** min(reopens, 64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +64,7 @@ CLOSED = BreakerState()
 
 
 @dataclass(frozen=True, slots=True)
-class Admission:
+class Gate:
     """Whether a call may go ahead: as an ordinary call, as a probe, or not (and for how long)."""
 
     allowed: bool
@@ -153,21 +85,21 @@ class Transition:
     break_duration: float = 0.0
 
 
-ADMIT = Admission(True)
+ADMIT = Gate(True)
 PROBE_POLL = 1.0
 """Seconds a caller refused while a probe is in flight is told to wait before asking again."""
 
 
 def admit(
     s: BreakerState, now: float, cfg: CircuitSettings
-) -> tuple[Admission, BreakerState, Transition | None]:
+) -> tuple[Gate, BreakerState, Transition | None]:
     """May a call go ahead now? Moves an expired ``open`` to ``half_open`` and counts probes."""
     if s.state == "closed":
         return ADMIT, s, None
     if s.state == "open":
         if now < s.open_until:
             return (
-                Admission(False, retry_in=s.open_until - now, state="open", reason=s.reason),
+                Gate(False, retry_in=s.open_until - now, state="open", reason=s.reason),
                 s,
                 None,
             )
@@ -175,15 +107,15 @@ def admit(
             s, state="half_open", probes=1, probe_successes=0, open_until=now + cfg.break_duration
         )
         change = Transition("open", "half_open", "break over: letting a probe through")
-        return Admission(True, probe=True, state="half_open"), half, change
+        return Gate(True, probe=True, state="half_open"), half, change
     if s.probes < cfg.half_open_probes:
         more = dataclasses.replace(s, probes=s.probes + 1)
-        return Admission(True, probe=True, state="half_open"), more, None
+        return Gate(True, probe=True, state="half_open"), more, None
     if now >= s.open_until:  # a probe that never reported (its process died): try another
         fresh = dataclasses.replace(s, probes=1, open_until=now + cfg.break_duration)
-        return Admission(True, probe=True, state="half_open"), fresh, None
+        return Gate(True, probe=True, state="half_open"), fresh, None
     wait = min(PROBE_POLL, s.open_until - now)  # check back soon: the probe may be done by then
-    return Admission(False, retry_in=wait, state="half_open", reason="probe in flight"), s, None
+    return Gate(False, retry_in=wait, state="half_open", reason="probe in flight"), s, None
 
 
 def _window(

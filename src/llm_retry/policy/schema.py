@@ -28,7 +28,8 @@ from .rules import (
     result_key,
     status_key,
 )
-from .values import MAX_SECONDS, number_problem, shown
+from .settings import FLAG, WHOLE, BudgetSettings, CircuitSettings, Kind, Section, number, seconds
+from .values import shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,22 +70,27 @@ def _join(path: str, key: object) -> str:
 
 
 # -- value checks -------------------------------------------------------------------------
-def _number(minimum: float = 0.0, maximum: float = math.inf, *, positive: bool = False) -> Check:
+def _kind(kind: Kind) -> Check:
+    """The check of a value of ``kind`` (`llm_retry.policy.settings`)."""
+
     def check(path: str, value: object) -> None:
-        problem = number_problem(value, minimum=minimum, maximum=maximum, positive=positive)
+        problem = kind.problem(value)
         if problem is not None:
             raise _Problem(path, problem)
 
     return check
 
 
+def _number(minimum: float = 0.0, maximum: float = math.inf, *, positive: bool = False) -> Check:
+    return _kind(number(minimum, maximum, positive=positive))
+
+
 def _seconds(*, positive: bool = False) -> Check:
-    return _number(maximum=MAX_SECONDS, positive=positive)
+    return _kind(seconds(positive=positive))
 
 
 def _whole(path: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _Problem(path, f"must be a whole number >= 1, not {shown(value)}")
+    _kind(WHOLE)(path, value)
 
 
 def _text(path: str, value: object) -> None:
@@ -93,8 +99,7 @@ def _text(path: str, value: object) -> None:
 
 
 def _flag(path: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise _Problem(path, f"must be true or false, not {shown(value)}")
+    _kind(FLAG)(path, value)
 
 
 def _effect(path: str, value: object) -> None:
@@ -235,27 +240,13 @@ def _settings(partial: bool) -> dict[str, Check]:
     }
 
 
-_CIRCUIT = _table(
-    {
-        "failures": _whole,
-        "break_duration": _seconds(),
-        "max_break_duration": _seconds(),
-        "half_open_probes": _whole,
-        "failure_rate": _number(0.0, 1.0, positive=True),
-        "window": _whole,
-        "window_seconds": _seconds(positive=True),
-        "min_calls": _whole,
-        "trip_on_account_errors": _flag,
-    }
-)
-_BUDGET = _table(
-    {
-        "total": _seconds(positive=True),
-        "attempt_timeout": _seconds(positive=True),
-        "retry_ratio": _number(0.0, 1.0),
-        "min_retries_per_sec": _number(),
-    }
-)
+def _section(settings: type[Section]) -> Check:
+    """A settings section's table: the keys and kinds of its dataclass, nothing else."""
+    return _table({name: _kind(kind) for name, kind in settings.kinds().items()})
+
+
+_CIRCUIT = _section(CircuitSettings)
+_BUDGET = _section(BudgetSettings)
 _TIMEOUTS = _table(
     {
         "request": _seconds(positive=True),
