@@ -93,10 +93,10 @@ def test_validate_lists_every_problem_with_suggestions(capsys, tmp_path):
         "statuses.429.retry_afer",
         "statuses.503.action",
     ]
-    assert lines[0].endswith("did you mean 'attempts'?")
-    assert lines[1].endswith("not 'fulll'; did you mean 'full'?")
-    assert lines[2].endswith("did you mean 'retry_after'?")
-    assert lines[3].endswith("did you mean 'retry'?")
+    assert "atempts: unknown key (did you mean 'attempts'?); known: " in lines[0]
+    assert lines[1].endswith("not 'fulll' (did you mean 'full'?)")
+    assert "retry_afer: unknown key (did you mean 'retry_after'?); known: " in lines[2]
+    assert lines[3].endswith("not 'retyr' (did you mean 'retry'?)")
     assert lines[4:] == [f"{path}: 4 problems"]
 
 
@@ -112,9 +112,9 @@ def test_loading_names_the_first_problem_and_counts_the_rest(tmp_path, monkeypat
 @pytest.mark.parametrize(
     ("args", "suggestion"),
     [
-        (("shwo", "deepseek"), "did you mean 'show'?"),
-        (("show", "deepseak"), "did you mean 'deepseek'?"),
-        (("explain", "openai", "429", "--profile", "prd"), "did you mean 'prod'?"),
+        (("shwo", "deepseek"), "invalid choice: 'shwo' (did you mean 'show'?)"),
+        (("show", "deepseak"), "unknown preset 'deepseak' (did you mean 'deepseek'?)"),
+        (("explain", "openai", "429", "--profile", "prd"), "'prd' (did you mean 'prod'?)"),
     ],
 )
 def test_unknown_names_get_a_suggestion_and_exit_2(capsys, args, suggestion):

@@ -89,15 +89,24 @@ class InvalidResultError(LLMRetryError):
         self.kind = kind if kind.isidentifier() and kind.islower() else "invalid"
 
 
-def did_you_mean(word: object, choices: Iterable[str]) -> str:
-    """``"; did you mean 'attempts'?"`` when ``word`` is close to one of ``choices``, else ``""``.
+_MAX_SUGGESTED = 64  # longer words are no typo of a name
 
-    The tail of an error message about an unknown name: a key, a preset, a command.
+
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """``" (did you mean 'attempts'?)"`` when ``word`` is close to one of ``choices``, else ``""``.
+
+    Put it right after the unknown name in a message about a key, a value, a preset, a
+    profile or a command. A name differing only in case is the closest; otherwise difflib's.
     """
-    import difflib  # noqa: PLC0415 - only when a message needs it
+    if not isinstance(word, str) or len(word) > _MAX_SUGGESTED:  # a hostile value: no search
+        return ""
+    names = [str(choice) for choice in choices]
+    close = [name for name in names if name.lower() == word.lower()]
+    if not close:
+        import difflib  # noqa: PLC0415 - only when a message needs it
 
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+        close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class StreamEventError(LLMRetryError):

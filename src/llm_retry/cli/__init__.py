@@ -58,7 +58,7 @@ EXIT_CODES = {
     2: "usage error: an unknown command, option, preset or profile, or a missing file",
 }
 """What each exit status of ``llm-retry`` means."""
-_INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)")
+_INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'?(?= \(choose from (.*)\))")
 
 
 # -- demo -----------------------------------------------------------------------------------
@@ -75,9 +75,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         choice = _INVALID_CHOICE.search(message)
-        if choice is not None:  # an unknown command or profile: suggest the closest
+        if choice is not None:  # an unknown command: suggest the closest
             known = [name.strip(" '") for name in choice[2].split(",")]
-            message += did_you_mean(choice[1], known)
+            hint = did_you_mean(choice[1], known)
+            message = message.replace(choice[0], f"invalid choice: {choice[1]!r}{hint}", 1)
         error = paint("error", "red", sys.stderr)
         self.exit(2, f"{self.prog}: {error}: {message} (see '{self.prog} --help')\n")
 

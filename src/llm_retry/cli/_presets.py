@@ -153,12 +153,12 @@ def preset_argument(text: str) -> Preset:
         problems = validate_file(text)
         if problems:
             raise PolicyError("\n".join(problems))
-        data = _schema.parse(path.read_text(encoding="utf-8"), text)
+        data = _schema.parse(read_text(path), text)
         return Preset(path.stem, text, str(data.get("description", "")), data)
     names = available_presets()
     if text not in names:
         raise UsageError(
-            f"unknown preset {text!r}{did_you_mean(text, names)} "
-            f"(presets: {', '.join(names)}; or give a preset file's path)"
+            f"unknown preset {text!r}{did_you_mean(text, names)}; "
+            f"presets: {', '.join(names)}, or give a preset file's path"
         )
     return get_preset(text)

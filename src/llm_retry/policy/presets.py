@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from llm_retry.errors import PolicyError
+from llm_retry.errors import PolicyError, did_you_mean
 from llm_retry.events import emit
 
 from . import schema as _schema
@@ -80,12 +80,7 @@ def _unknown(name: object, origin: str = "") -> str | None:
     if name in known:
         return None
     text = str(name)
-    close = [k for k in known if k.lower() == text.lower()]
-    if not close:
-        import difflib  # noqa: PLC0415 - only for a name that is already wrong
-
-        close = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(text, known)
     return f"unknown profile {text!r}{origin}{hint}; known: {', '.join(known)}"
 
 

@@ -1,7 +1,8 @@
 """The preset file format: parse, validate with precise messages, merge profiles, build policies.
 
 Every problem is reported as ``FILE: KEY.PATH: PROBLEM``, for example
-``my.toml: profiles.dev.statuses.429.atempts: unknown key; known: action, attempts, ...``.
+``my.toml: profiles.dev.statuses.429.atempts: unknown key (did you mean 'attempts'?); known:
+action, attempts, ...``. `parse` raises the first problem; `problems` lists them all.
 """
 
 from __future__ import annotations
@@ -111,11 +112,8 @@ def _effect(path: str, value: object) -> None:
 
 def _jitter(path: str, value: object) -> None:
     if value not in JITTERS:
-        raise _Problem(
-            path,
-            f"must be one of {', '.join(JITTERS)}, not {shown(value)}"
-            + did_you_mean(value, JITTERS),
-        )
+        hint = did_you_mean(value, JITTERS)
+        raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {shown(value)}{hint}")
 
 
 def _table(fields: Mapping[str, Check]) -> Check:
@@ -130,7 +128,7 @@ def _table(fields: Mapping[str, Check]) -> Check:
 def _field(fields: Mapping[str, Check], path: str, key: str, value: object) -> None:
     if key not in fields:
         known = ", ".join(sorted(fields))
-        raise _Problem(path, f"unknown key; known: {known}{did_you_mean(key, fields)}")
+        raise _Problem(path, f"unknown key{did_you_mean(key, fields)}; known: {known}")
     fields[key](path, value)
 
 
@@ -184,23 +182,6 @@ def _rules(key_check: Callable[[object], object], rule: Check) -> Check:
     return check
 
 
-def _profiles(overlay: Check) -> Check:
-    """The ``profiles`` table: any profile name (``dev``, ``staging``, ...), each an overlay."""
-
-    def check(path: str, value: object) -> None:
-        if not isinstance(value, Mapping):
-            raise _Problem(path, f"must be a table, not {shown(value)}")
-        for name, item in value.items():
-            if not _PROFILE_NAME.fullmatch(name):
-                raise _Problem(
-                    _join(path, name),
-                    "a profile name is letters, digits, '_', '-' or '.' (at most 64, ASCII)",
-                )
-            overlay(_join(path, name), item)
-
-    return check
-
-
 def _keyed(
     key_check: Callable[[object], object], rule: Check, path: str, key: object, value: object
 ) -> None:
@@ -211,10 +192,32 @@ def _keyed(
     rule(path, value)
 
 
+def _profiles(overlay: Check) -> Check:
+    """The ``profiles`` table: any profile name (``dev``, ``staging``, ...), each an overlay."""
+
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _Problem(path, f"must be a table, not {shown(value)}")
+        _each(
+            partial(_profile, overlay, _join(path, name), name, item)
+            for name, item in value.items()
+        )
+
+    return check
+
+
+def _profile(overlay: Check, path: str, name: str, value: object) -> None:
+    if not _PROFILE_NAME.fullmatch(name):
+        raise _Problem(
+            path, "a profile name is letters, digits, '_', '-' or '.' (at most 64, ASCII)"
+        )
+    overlay(path, value)
+
+
 def _transport_key(key: object) -> object:
     if key not in TRANSPORT_KINDS:
         hint = did_you_mean(key, TRANSPORT_KINDS)
-        raise PolicyError(f"unknown transport failure; known: {', '.join(TRANSPORT_KINDS)}{hint}")
+        raise PolicyError(f"unknown transport failure{hint}; known: {', '.join(TRANSPORT_KINDS)}")
     return key
 
 

@@ -143,7 +143,7 @@ def test_unknown_preset_lists_the_known_ones():
 
 MALFORMED = [
     ("attempts = ", "not valid TOML"),
-    ("atempts = 3", "atempts: unknown key; known: attempts, backoff, budget"),
+    ("atempts = 3", "atempts: unknown key (did you mean 'attempts'?); known: attempts, backoff"),
     ("attempts = 0", "attempts: must be a whole number >= 1, not 0"),
     ('attempts = "5"', "attempts: must be a whole number >= 1, not '5'"),
     ("max_retry_after = -1", "max_retry_after: must be >= 0, not -1"),
