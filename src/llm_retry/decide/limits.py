@@ -147,7 +147,10 @@ def rate_headers(headers: Mapping[str, str] | None) -> bool:
     """Whether a response reports rate limits (``x-ratelimit-*``, ``anthropic-ratelimit-*``)."""
     if not headers:
         return False
-    return any(isinstance(k, str) and k.lower().startswith(_RATE_PREFIXES) for k in headers)
+    try:  # hostile headers (a mapping that raises when read) say nothing
+        return any(isinstance(k, str) and k.lower().startswith(_RATE_PREFIXES) for k in headers)
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def requests_reset(headers: Mapping[str, str] | None, now: float) -> float | None:
@@ -158,9 +161,12 @@ def requests_reset(headers: Mapping[str, str] | None, now: float) -> float | Non
     header says 0: when the provider's window opens again, a better anchor for the rate
     windows than ``now + Retry-After``. Token limits are left to ``Retry-After``.
     """
-    if not headers:
+    try:  # hostile headers (a mapping that raises when read) say nothing
+        if not headers:
+            return None
+        lower = {k.lower(): str(v).strip() for k, v in headers.items() if isinstance(k, str)}
+    except Exception:  # noqa: BLE001
         return None
-    lower = {k.lower(): str(v).strip() for k, v in headers.items() if isinstance(k, str)}
     for remaining, reset, parse in (
         ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", parse_go_duration),
         (
