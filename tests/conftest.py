@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
+import structlog
 
 from llm_retry import presets
 from llm_retry.run import clock as _clock
@@ -40,6 +41,19 @@ def fresh_budgets() -> Iterator[None]:
     throttle_state.reset()
     yield
     throttle_state.reset()
+
+
+@pytest.fixture
+def unconfigured_structlog() -> Iterator[None]:
+    """structlog as a program that never configured it leaves it (events go to ``logging``)."""
+    configured = structlog.is_configured()
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    if configured:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
 
 
 @pytest.fixture

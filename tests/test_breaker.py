@@ -163,9 +163,12 @@ def test_state_round_trips_through_json():
     ("kwargs", "message"),
     [
         ({"failures": 0}, "failures must be a whole number >= 1"),
-        ({"break_duration": -1}, "break_duration must be a number >= 0"),
+        ({"break_duration": -1}, "circuit break_duration must be >= 0, not -1"),
+        ({"break_duration": float("inf")}, "break_duration must be a finite number, not inf"),
+        ({"max_break_duration": 1e12}, "max_break_duration must be at most 31622400 seconds"),
         ({"half_open_probes": 0}, "half_open_probes must be a whole number >= 1"),
-        ({"failure_rate": 1.5}, r"failure_rate must be in \(0, 1\]"),
+        ({"failure_rate": 1.5}, "failure_rate must be > 0 and <= 1, not 1.5"),
+        ({"failure_rate": float("nan")}, "failure_rate must be a finite number, not nan"),
     ],
 )
 def test_settings_are_validated(kwargs, message):

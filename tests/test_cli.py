@@ -288,7 +288,7 @@ def test_validate_valid_file(capsys: pytest.CaptureFixture[str], tmp_path: Path)
         ),
         ("attempts = 0\n", "attempts", "whole number >= 1"),
         ('[statuses]\n600 = "retry"\n', "statuses.600", "not an HTTP status"),
-        ("[profiles.staging]\nattempts = 2\n", "profiles.staging", "unknown key"),
+        ('[profiles."on call"]\nattempts = 2\n', "profiles.on call", "a profile name is"),
         ('[backoff]\njitter = "sideways"\n', "backoff.jitter", "'sideways'"),
     ],
 )

@@ -168,19 +168,6 @@ def test_a_broken_hook_never_breaks_a_call(caplog):
     assert len(reports) == 1
 
 
-@pytest.fixture
-def unconfigured_structlog():
-    """structlog as a program that never configured it leaves it."""
-    configured = structlog.is_configured()
-    saved = structlog.get_config()
-    structlog.reset_defaults()
-    yield
-    if configured:
-        structlog.configure(**saved)
-    else:
-        structlog.reset_defaults()
-
-
 def test_stdlib_logging_when_structlog_is_not_configured(unconfigured_structlog, caplog, capsys):
     """Without a structlog setup, events are logging records on 'llm_retry', not stdout."""
     with no_wait(), caplog.at_level(logging.INFO, logger="llm_retry"):

@@ -13,7 +13,12 @@ from llm_retry import Backoff, Fail, Policy, PolicyError, Retry
     ("build", "message"),
     [
         (lambda: Backoff(base=-1), "Backoff.base must be >= 0"),
-        (lambda: Backoff(cap=float("nan")), "Backoff.cap must be >= 0"),
+        (lambda: Backoff(cap=float("nan")), "Backoff.cap must be a finite number, not nan"),
+        (lambda: Backoff(base=float("inf")), "Backoff.base must be a finite number, not inf"),
+        (lambda: Backoff(multiplier=float("inf")), "Backoff.multiplier must be a finite number"),
+        (lambda: Policy(max_retry_after=float("inf")), "max_retry_after must be a finite number"),
+        (lambda: Policy(max_retry_after=10**400), "max_retry_after must be a finite number"),
+        (lambda: Policy(max_retry_after=1e300), "max_retry_after must be at most 31622400 sec"),
         (lambda: Backoff(multiplier=0.5), "Backoff.multiplier must be >= 1"),
         (lambda: Backoff(jitter="sideways"), "Backoff.jitter must be one of full, equal, none"),
         (lambda: Backoff(base="1"), "Backoff.base must be a number"),

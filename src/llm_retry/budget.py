@@ -37,7 +37,8 @@ from typing import Any, ParamSpec, TypeVar
 from .decide.retry_budget import Limit, RetryBudget
 from .errors import PolicyError
 from .events import emit
-from .policy.presets import PROFILES, current_profile, get_preset
+from .policy.presets import current_profile, get_preset
+from .policy.values import MAX_SECONDS, check_number
 from .run import clock as _clock
 from .run.engine import GUARD, Guard, current_guard
 from .run.keys import KeyThrottle, default_store, key_throttle, retry_budget
@@ -75,10 +76,8 @@ def attempt_timeout() -> float | None:
 
 
 def _positive(name: str, value: object, *, zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise PolicyError(f"budget {name} must be a number, not {value!r}")
-    if value < 0 or (value == 0 and not zero):
-        raise PolicyError(f"budget {name} must be {'>= 0' if zero else '> 0'}, not {value!r}")
+    limit = math.inf if zero else MAX_SECONDS  # the rates may be any number, durations a year
+    check_number(f"budget {name}", value, maximum=limit, positive=not zero)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +154,7 @@ class Budget:
         if isinstance(self._key, str):
             self._fixed = key_throttle(self.store, self._key)
         self._cache: dict[str, BudgetSettings] = {}
-        for profile in PROFILES if preset is not None else ():
+        for profile in get_preset(preset).profiles if preset is not None else ():
             self._settings_for(profile)  # a typo fails at decoration time
         if preset is None:
             self._cache[""] = BudgetSettings.from_mapping(self._overrides)

@@ -32,7 +32,7 @@ from .decide.classify import classify
 from .errors import CircuitOpenError, PolicyError
 from .events import emit
 from .policy import Policy
-from .policy.presets import PROFILES, available_presets, current_profile, get_preset, preset_source
+from .policy.presets import available_presets, current_profile, get_preset, preset_source
 from .run import clock as _clock
 from .run.keys import default_store
 from .run.pipeline import attach
@@ -108,7 +108,8 @@ class Circuit:
         self._settings: dict[str, CircuitSettings] = {}
         # Fail at decoration time, not in production; and learn whether any profile tracks a
         # failure rate (if none does, a clean success needs no write at all).
-        self._tracks_rate = any(self._settings_for(p).failure_rate is not None for p in PROFILES)
+        profiles = get_preset(self._preset).profiles  # dev, test, prod and the file's own
+        self._tracks_rate = any(self._settings_for(p).failure_rate is not None for p in profiles)
         self._whole_key = self._store_key(None)
         self._causes: OrderedDict[str, BaseException] = OrderedDict()
         self._causes_lock = threading.Lock()

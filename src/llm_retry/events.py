@@ -10,6 +10,7 @@ string it carries, exception messages included. Tests and users can capture even
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -17,28 +18,58 @@ from typing import Any
 
 from .instrumentation import dispatch
 
-__all__ = ["REDACTED", "emit", "redact", "subscribe"]
+__all__ = ["REDACTED", "emit", "redact", "secret_name", "subscribe"]
 
 REDACTED = "***"
-_PATTERNS = (
-    # key-looking tokens: OpenAI/DeepSeek "sk-...", Anthropic "sk-ant-...", "sk-proj-..."
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),
-    # header or parameter style: "Authorization: Bearer x", "x-api-key=x", "'api_key': 'x'"
-    re.compile(
-        r"(?i)((?:authorization|proxy-authorization|x-api-key|api[-_]?key)[\"']?\s*[:=]\s*[\"']?"
-        r"(?:bearer\s+|basic\s+)?)[^\s\"',}]+"
-    ),
-    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]+"),
+_NAMED = (  # names whose value is a secret, after ":" or "=" (headers, parameters, reprs)
+    r"authorization|proxy-authorization|ocp-apim-subscription-key|subscription-key|x-api-key"
+    r"|api[-_]?key|access[-_]token|refresh[-_]token|client[-_]secret|password|passwd"
 )
+_FIELDS = r"key|token|secret|auth|" + _NAMED  # also secret as a JSON field or a URL parameter
+_SHAPES = (
+    # key-shaped tokens: OpenAI/DeepSeek "sk-...", "sk-proj-...", Anthropic "sk-ant-...", Groq
+    # "gsk_...", xAI "xai-...", Hugging Face "hf_...", Google "AIza..."
+    (
+        r"\b(?:sk-[A-Za-z0-9_\-]{6,}|gsk_[A-Za-z0-9]{10,}|xai-[A-Za-z0-9]{10,}"
+        r"|hf_[A-Za-z0-9]{10,}|AIza[A-Za-z0-9_\-]{20,})"
+    ),
+    # header or parameter style: "Authorization: Bearer x", "x-api-key=x", "'api_key': 'x'",
+    # escaped JSON '\\"api_key\\": \\"x\\"'
+    rf"(?i)((?:{_NAMED})\\?[\"']?\s*[:=]\s*\\?[\"']?(?:bearer\s+|basic\s+)?)[^\s\"'\\,;&}}]+",
+    # JSON or repr fields: '"key": "x"', "'token': 'x'", escaped '\\"token\\": \\"x\\"'
+    rf"(?i)(\\?[\"'](?:{_FIELDS})\\?[\"']\s*:\s*\\?[\"'])[^\"'\\]+",
+    # URL parameters, plain or percent-encoded: "?key=x", "&access_token=x", "api_key%3Dx"
+    rf"(?i)((?:[?&;](?:{_FIELDS})=)|(?:\b(?:{_FIELDS})%3D))(?:[^&%\s\"'#<>]|%(?!26))+",
+    # the password of a URL's user info: "http://user:secret@proxy:3128"
+    r"(://[^/\s:@]*:)[^/\s@]+(?=@)",
+    # "api key X" in prose, X a key-like word (8+ characters with a digit)
+    r"(?i)(\bapi key(?:\s+provided)?:?\s+[\"']?)(?=[^\s\"',;.]*\d)[^\s\"',;]{8,}",
+    r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]+",
+)
+"""Secret shapes, each linear-time: every repetition takes one character at a time from choices
+that do not overlap (a character class, at most with a one-character lookahead), so a long
+hostile string is scanned, never backtracked into (tests time them on hostile inputs). They are
+compiled on first use: a program whose calls never fail never pays for them."""
 
 _subscribers: list[Callable[[dict[str, Any]], None]] = []
 
 
+@functools.cache
+def _patterns() -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(shape) for shape in _SHAPES)
+
+
 def _redact_text(text: str) -> str:
-    text = _PATTERNS[0].sub(REDACTED, text)
-    for pattern in _PATTERNS[1:]:
+    tokens, *prefixed = _patterns()
+    text = tokens.sub(REDACTED, text)
+    for pattern in prefixed:
         text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
     return text
+
+
+def secret_name(name: str) -> bool:
+    """Whether a parameter called ``name`` (``api_key``, ``key``, ``token``) holds a secret."""
+    return re.search(r"(?i)key|token|secret|password|passwd|auth|credential", name) is not None
 
 
 def redact(value: Any) -> Any:

@@ -35,7 +35,7 @@ from .budget import remaining
 from .decide.adapters import error_info
 from .decide.classify import _type_name as type_name  # how events name exception types
 from .errors import BudgetExhaustedError, CircuitOpenError, PolicyError
-from .events import emit
+from .events import emit, redact, secret_name
 from .run.engine import Verdict, add_note, verdict
 from .run.pipeline import Layer, Segment, around, attach, callable_name, unwrapped
 
@@ -44,6 +44,13 @@ __all__ = ["fallback"]
 P = ParamSpec("P")
 R = TypeVar("R")
 Trigger = str | type[BaseException]
+
+
+def _label(param: str, value: object, number: int, of: int) -> str:
+    """How notes and events name the alternative ``param=value``: a secret by its position."""
+    if secret_name(param):
+        return f"{param}=*** ({number} of {of})"
+    return str(redact(f"{param}={value!r}"))
 
 
 def _labels(exc: BaseException, found: Verdict | None) -> set[str]:
@@ -191,10 +198,10 @@ class _Strategy:
             values = values[values.index(given) :] if given in values else [given, *values]
         steps = [
             _Step(
-                f"{chain.param}={value!r}",
+                _label(chain.param, value, number, len(values)),
                 partial(inner, wrapped, instance, args, {**kwargs, chain.param: value}),
             )
-            for value in values
+            for number, value in enumerate(values, 1)
         ]
         return _Chain(self.name, chain.on, steps)
 

@@ -20,6 +20,7 @@ import weakref
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .decide.marks import attr
 from .events import emit
 
 __all__ = ["FIX", "without_retries"]
@@ -60,8 +61,8 @@ def _is_client(obj: object) -> bool:
     package = sys.modules.get(type(obj).__module__.partition(".")[0])
     if package is None or not hasattr(package, "DEFAULT_MAX_RETRIES"):
         return False
-    retries = getattr(obj, "max_retries", None)
-    return isinstance(retries, int) and callable(getattr(obj, "with_options", None))
+    retries = attr(obj, "max_retries")
+    return isinstance(retries, int) and callable(attr(obj, "with_options"))
 
 
 def _client_in(tb: TracebackType | None) -> Any:
@@ -70,7 +71,7 @@ def _client_in(tb: TracebackType | None) -> Any:
         owner = tb.tb_frame.f_locals.get("self")
         if owner is not None and _is_client(owner):
             return owner
-        inner = getattr(owner, "_client", None) if owner is not None else None
+        inner = attr(owner, "_client") if owner is not None else None
         if inner is not None and _is_client(inner):
             return inner
         tb = tb.tb_next
@@ -79,17 +80,16 @@ def _client_in(tb: TracebackType | None) -> Any:
 
 def _retry_count(exc: BaseException) -> int:
     """The ``x-stainless-retry-count`` of the request that failed, or 0."""
-    request = getattr(exc, "request", None)
-    headers = getattr(request, "headers", None)
+    headers = attr(attr(exc, "request"), "headers")  # httpx raises for a request never set
     try:
         return int(headers.get(_HEADER, 0)) if headers is not None else 0
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - an unreadable header is no retry count
         return 0
 
 
 def _host(exc: BaseException) -> str:
-    url = getattr(getattr(exc, "request", None), "url", None)
-    return str(getattr(url, "host", "") or type(exc).__module__.partition(".")[0])
+    host = attr(attr(attr(exc, "request"), "url"), "host")
+    return str(host or type(exc).__module__.partition(".")[0])
 
 
 def _first_warning(client: Any, exc: BaseException) -> bool:

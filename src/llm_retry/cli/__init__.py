@@ -28,6 +28,7 @@ from llm_retry.cli._script import parse_responses, responses_arg
 from llm_retry.cli._simulate import cmd_simulate
 from llm_retry.cli._synthetic import SyntheticError, header_arg, make_error, status_arg
 from llm_retry.errors import PolicyError
+from llm_retry.policy.presets import check_profile
 from llm_retry.presets import PROFILES
 
 __all__ = [
@@ -58,11 +59,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _profile(name: str) -> str:
+    """A ``--profile`` value: a shipped profile or one a preset file defines."""
+    try:
+        return check_profile(name)
+    except PolicyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _profile_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
-        choices=PROFILES,
-        help="the profile to use (default: $LLM_RETRY_PROFILE, else prod)",
+        type=_profile,
+        metavar="|".join(PROFILES),
+        help="the profile to use, or one a preset file defines "
+        "(default: $LLM_RETRY_PROFILE, else prod)",
     )
 
 

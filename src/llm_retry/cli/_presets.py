@@ -13,6 +13,7 @@ from llm_retry.cli._output import print_json, terminal_width
 from llm_retry.cli.tables import build_table, format_grid, render_markdown, render_plain
 from llm_retry.errors import PolicyError
 from llm_retry.policy import schema as _schema
+from llm_retry.policy.files import read_text
 from llm_retry.presets import PROFILES, Preset, available_presets, current_profile, get_preset
 
 __all__ = ["cmd_presets", "cmd_show", "cmd_validate", "validate_file"]
@@ -26,6 +27,7 @@ def _preset_entries() -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"name": name, "source": source, "profiles": list(PROFILES)}
         try:
             entry["description"] = get_preset(name).description
+            entry["profiles"] = list(get_preset(name).profiles)
         except PolicyError as exc:
             entry["description"] = ""
             entry["error"] = str(exc)
@@ -81,16 +83,12 @@ def validate_file(path: str) -> list[str]:
     Each problem is one line naming the file and the key, as `PolicyError` messages do.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}"]
-    try:
-        data = _schema.parse(text, path)
+        data = _schema.parse(read_text(Path(path)), path)
     except PolicyError as exc:
         return [str(exc)]
     preset = Preset(Path(path).stem, path, str(data.get("description", "")), data)
     failing: dict[str, list[str]] = {}
-    for profile in PROFILES:
+    for profile in preset.profiles:
         try:
             preset.policy(profile)
         except PolicyError as exc:

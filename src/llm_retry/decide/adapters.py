@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .marks import attr
+
 __all__ = ["ErrorInfo", "error_info"]
 
 _MAX_BODY_BYTES = 64 * 1024
@@ -77,7 +79,7 @@ class ErrorInfo:
 def _loaded_classes(specs: tuple[tuple[str, str], ...]) -> Iterator[type]:
     for module_name, name in specs:
         module = sys.modules.get(module_name)
-        cls = getattr(module, name, None) if module is not None else None
+        cls = attr(module, name) if module is not None else None
         if isinstance(cls, type):
             yield cls
 
@@ -99,9 +101,9 @@ def _int_status(value: object) -> int | None:
 
 def _status(exc: BaseException, response: object) -> int | None:
     for value in (
-        getattr(exc, "status_code", None),
-        getattr(response, "status_code", None),
-        getattr(exc, "status", None),  # aiohttp.ClientResponseError
+        attr(exc, "status_code"),
+        attr(response, "status_code"),
+        attr(exc, "status"),  # aiohttp.ClientResponseError
     ):
         status = _int_status(value)
         if status is not None:
@@ -111,12 +113,9 @@ def _status(exc: BaseException, response: object) -> int | None:
 
 def _response_json(response: object) -> object:
     """The response body as JSON, when it is small, already read and JSON; else ``None``."""
-    if getattr(response, "_content", None) is False:  # requests with stream=True: not read yet
+    if attr(response, "_content") is False:  # requests with stream=True: not read yet
         return None
-    try:
-        content = getattr(response, "content", None)
-    except Exception:  # noqa: BLE001 - httpx raises ResponseNotRead for a streamed body
-        return None
+    content = attr(response, "content")  # httpx raises ResponseNotRead for a streamed body
     if not isinstance(content, (bytes, bytearray)) or len(content) > _MAX_BODY_BYTES:
         return None
     try:
@@ -139,17 +138,17 @@ def _codes(exc: BaseException, response: object) -> tuple[str, ...]:
     Each is read from the exception's attributes and from its error body, so older SDKs that
     do not parse ``error.details.error_code`` into an attribute are read the same way.
     """
-    body = getattr(exc, "body", None)
+    body = attr(exc, "body")
     if body is None and response is not None:
         body = _response_json(response)
     error = _body_error(body)
     details = error.get("details")
     candidates = (
-        getattr(exc, "error_code", None),
+        attr(exc, "error_code"),
         details.get("error_code") if isinstance(details, Mapping) else None,
-        getattr(exc, "code", None),
+        attr(exc, "code"),
         error.get("code"),
-        getattr(exc, "type", None),
+        attr(exc, "type"),
         error.get("type"),
     )
     seen: dict[str, None] = {}
@@ -160,15 +159,15 @@ def _codes(exc: BaseException, response: object) -> tuple[str, ...]:
 
 
 def _headers(exc: BaseException, response: object) -> Mapping[str, str] | None:
-    headers: Any = getattr(response, "headers", None)
+    headers: Any = attr(response, "headers")
     if headers is None:
-        headers = getattr(exc, "headers", None)
+        headers = attr(exc, "headers")
     return headers if isinstance(headers, Mapping) else None
 
 
 def _one(exc: BaseException) -> ErrorInfo:
-    response = getattr(exc, "response", None)
-    request_id = getattr(exc, "request_id", None)
+    response = attr(exc, "response")
+    request_id = attr(exc, "request_id")
     return ErrorInfo(
         status=_status(exc, response),
         codes=_codes(exc, response),
@@ -178,13 +177,21 @@ def _one(exc: BaseException) -> ErrorInfo:
     )
 
 
+def _one_safely(exc: BaseException) -> ErrorInfo:
+    """`_one`, or only the transport kind when reading the exception raises (a hostile body)."""
+    try:
+        return _one(exc)
+    except Exception:  # noqa: BLE001 - the user's exception must come out as itself
+        return ErrorInfo(transport=transport_kind(exc))
+
+
 def error_info(exc: BaseException) -> ErrorInfo:
     """What ``exc`` says, following ``__cause__`` when it says nothing itself.
 
     An application that wraps SDK errors (``raise MyError(...) from e``) is classified by the
     SDK error it wraps.
     """
-    info = _one(exc)
+    info = _one_safely(exc)
     cause = exc.__cause__
     depth = 0
     while (
@@ -194,7 +201,7 @@ def error_info(exc: BaseException) -> ErrorInfo:
         and cause is not None
         and depth < _MAX_CAUSE_DEPTH
     ):
-        info = _one(cause)
+        info = _one_safely(cause)
         cause = cause.__cause__
         depth += 1
     return info

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from llm_retry.errors import PolicyError
+from llm_retry.policy.values import MAX_SECONDS, check_number
 
 __all__ = [
     "Admission",
@@ -39,9 +40,8 @@ def _positive_int(name: str, value: object) -> None:
         raise PolicyError(f"circuit {name} must be a whole number >= 1, not {value!r}")
 
 
-def _non_negative(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise PolicyError(f"circuit {name} must be a number >= 0, not {value!r}")
+def _seconds(name: str, value: object, *, positive: bool = False) -> None:
+    check_number(f"circuit {name}", value, maximum=MAX_SECONDS, positive=positive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +76,13 @@ class CircuitSettings:
     def __post_init__(self) -> None:
         for name in ("failures", "half_open_probes", "window", "min_calls"):
             _positive_int(name, getattr(self, name))
-        _non_negative("break_duration", self.break_duration)
+        _seconds("break_duration", self.break_duration)
         if self.max_break_duration is not None:
-            _non_negative("max_break_duration", self.max_break_duration)
-        window = self.window_seconds
-        if window is not None and not (isinstance(window, (int, float)) and window > 0):
-            raise PolicyError(f"circuit window_seconds must be a number > 0, not {window!r}")
-        rate = self.failure_rate
-        if rate is not None and not (isinstance(rate, (int, float)) and 0 < rate <= 1):
-            raise PolicyError(f"circuit failure_rate must be in (0, 1], not {rate!r}")
+            _seconds("max_break_duration", self.max_break_duration)
+        if self.window_seconds is not None:
+            _seconds("window_seconds", self.window_seconds, positive=True)
+        if self.failure_rate is not None:
+            check_number("circuit failure_rate", self.failure_rate, maximum=1.0, positive=True)
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> CircuitSettings:

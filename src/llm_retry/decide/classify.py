@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,7 +91,7 @@ class Decision:
 
 def _type_name(exc: BaseException) -> str:
     cls = type(exc)
-    top = cls.__module__.partition(".")[0]
+    top = str(getattr(cls, "__module__", None) or "?").partition(".")[0]
     return cls.__name__ if top == "builtins" else f"{top}.{cls.__name__}"
 
 
@@ -172,6 +173,14 @@ def _soft_capped(hint: ServerHint, policy: Policy) -> ServerHint:
     return ServerHint(ignored=(*hint.ignored, why))
 
 
+def _hint(headers: Mapping[str, str] | None, now: float) -> ServerHint:
+    """The server's wait hint, or none (with why) when reading the headers raises."""
+    try:
+        return server_hint(headers, now=now)
+    except Exception as exc:  # noqa: BLE001 - a user's headers mapping may raise anything
+        return ServerHint(ignored=(f"headers unreadable: {type(exc).__name__}",))
+
+
 _recent = threading.local()  # the last failure classified in this thread, and its decision
 
 
@@ -209,11 +218,7 @@ def _classify(outcome: BaseException, policy: Policy, now: float) -> Decision:
         return _invalid_result(outcome, policy)
     info = error_info(outcome)
     matched, rule, code = _match(info, outcome, policy)
-    hint = (
-        _soft_capped(server_hint(info.headers, now=now), policy)
-        if isinstance(rule, Retry)
-        else NO_HINT
-    )
+    hint = _soft_capped(_hint(info.headers, now), policy) if isinstance(rule, Retry) else NO_HINT
     return Decision(
         action=rule.action,
         rule=rule,

@@ -12,13 +12,13 @@ and thrown away; a timed-out request may still complete on the server and bill.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from llm_retry.errors import InvalidResultError
 from llm_retry.events import emit
 
+from .marks import attach, attached
 from .waits import GiveUp, Wait
 
 if TYPE_CHECKING:
@@ -60,13 +60,12 @@ class StreamBreak:
 
 def mark(exc: BaseException, record: StreamBreak) -> None:
     """Attach ``record`` to ``exc`` for the retry loop to read."""
-    with contextlib.suppress(AttributeError):  # an exception type that takes no attributes
-        setattr(exc, _MARK, record)
+    attach(exc, _MARK, record)
 
 
 def stream_break(exc: BaseException | None) -> StreamBreak | None:
     """The record `mark` attached to ``exc``, if any."""
-    found = getattr(exc, _MARK, None)
+    found = attached(exc, _MARK)
     return found if isinstance(found, StreamBreak) else None
 
 

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from llm_retry.errors import PolicyError
 
+from .values import MAX_SECONDS, check_number, shown
+
 __all__ = [
     "CIRCUIT_EFFECTS",
     "JITTERS",
@@ -44,13 +46,9 @@ _STATUS_CLASS = re.compile(r"^[1-5]xx$")
 _RESULT_KIND = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def _check_number(owner: str, name: str, value: object, *, minimum: float = 0.0) -> float:
-    """Return ``value`` as a float, or raise ``PolicyError`` naming ``owner.name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PolicyError(f"{owner}.{name} must be a number, not {value!r}")
-    if math.isnan(value) or value < minimum:
-        raise PolicyError(f"{owner}.{name} must be >= {minimum:g}, not {value!r}")
-    return float(value)
+def _seconds(owner: str, name: str, value: object) -> float:
+    """Return ``value`` as a float of seconds, or raise ``PolicyError`` naming ``owner.name``."""
+    return check_number(f"{owner}.{name}", value, maximum=MAX_SECONDS)
 
 
 def _check_effect(owner: str, value: object) -> None:
@@ -84,10 +82,10 @@ class Backoff:
     jitter: str = "full"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base", _check_number("Backoff", "base", self.base))
-        object.__setattr__(self, "cap", _check_number("Backoff", "cap", self.cap))
+        object.__setattr__(self, "base", _seconds("Backoff", "base", self.base))
+        object.__setattr__(self, "cap", _seconds("Backoff", "cap", self.cap))
         object.__setattr__(
-            self, "multiplier", _check_number("Backoff", "multiplier", self.multiplier, minimum=1)
+            self, "multiplier", check_number("Backoff.multiplier", self.multiplier, minimum=1)
         )
         if self.jitter not in JITTERS:
             raise PolicyError(
@@ -190,12 +188,12 @@ def status_key(raw: object) -> int | str:
     """Normalise a status rule key: ``429``, ``"429"`` or a class like ``"5xx"``."""
     if isinstance(raw, str) and _STATUS_CLASS.match(raw.lower()):
         return raw.lower()
-    if isinstance(raw, str) and raw.isdigit():
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():  # not "٤٢٩" or "²"
         raw = int(raw)
     if isinstance(raw, int) and not isinstance(raw, bool) and 100 <= raw <= 599:
         return raw
     raise PolicyError(
-        f"status {raw!r} is not an HTTP status (100-599) or a status class like '5xx'"
+        f"status {shown(raw)} is not an HTTP status (100-599) or a status class like '5xx'"
     )
 
 
@@ -257,6 +255,9 @@ class Policy:
             from a rate-limit reset header (a softer hint) is dropped instead.
         retry_after: honour server wait hints at all (the ``test`` profiles turn this off so
             that nothing waits).
+        retry_nested: also retry an error that an inner ``@llm_retry`` (in a function this one
+            calls) already gave up on. Off by default: retrying at every layer multiplies the
+            requests (3 attempts at each of 4 layers make 81).
     """
 
     name: str = "custom"
@@ -270,6 +271,7 @@ class Policy:
     backoff: Backoff = Backoff()
     max_retry_after: float = 120.0
     retry_after: bool = True
+    retry_nested: bool = False
 
     def __post_init__(self) -> None:
         for table, key in _TABLES.items():
@@ -284,10 +286,14 @@ class Policy:
         object.__setattr__(
             self,
             "max_retry_after",
-            _check_number("Policy", "max_retry_after", self.max_retry_after),
+            _seconds("Policy", "max_retry_after", self.max_retry_after),
         )
         if not isinstance(self.retry_after, bool):
             raise PolicyError(f"Policy.retry_after must be true or false, not {self.retry_after!r}")
+        if not isinstance(self.retry_nested, bool):
+            raise PolicyError(
+                f"Policy.retry_nested must be true or false, not {self.retry_nested!r}"
+            )
 
     def __hash__(self) -> int:
         tables = tuple(tuple(getattr(self, t).items()) for t in _TABLES)

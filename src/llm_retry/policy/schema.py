@@ -7,6 +7,7 @@ Every problem is reported as ``FILE: KEY.PATH: PROBLEM``, for example
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,6 +26,7 @@ from .rules import (
     result_key,
     status_key,
 )
+from .values import MAX_SECONDS, number_problem, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +37,7 @@ __all__ = ["build_policy", "merge", "parse"]
 
 Check = Callable[[str, object], None]
 RULE_TABLES = ("statuses", "codes", "transport", "results")
-PROFILE_NAMES = ("dev", "test", "prod")
+_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class _Problem(Exception):
@@ -46,51 +48,54 @@ class _Problem(Exception):
 
 
 def _join(path: str, key: object) -> str:
-    return f"{path}.{key}" if path else str(key)
+    name = str(key)
+    name = name if len(name) <= 60 else f"{name[:57]}..."
+    return f"{path}.{name}" if path else name
 
 
 # -- value checks -------------------------------------------------------------------------
 def _number(minimum: float = 0.0, maximum: float = math.inf, *, positive: bool = False) -> Check:
     def check(path: str, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise _Problem(path, f"must be a number, not {value!r}")
-        if value < minimum or (positive and value <= 0) or value > maximum:
-            low = f"> {minimum:g}" if positive else f">= {minimum:g}"
-            high = f" and <= {maximum:g}" if maximum != math.inf else ""
-            raise _Problem(path, f"must be {low}{high}, not {value!r}")
+        problem = number_problem(value, minimum=minimum, maximum=maximum, positive=positive)
+        if problem is not None:
+            raise _Problem(path, problem)
 
     return check
 
 
+def _seconds(*, positive: bool = False) -> Check:
+    return _number(maximum=MAX_SECONDS, positive=positive)
+
+
 def _whole(path: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _Problem(path, f"must be a whole number >= 1, not {value!r}")
+        raise _Problem(path, f"must be a whole number >= 1, not {shown(value)}")
 
 
 def _text(path: str, value: object) -> None:
     if not isinstance(value, str):
-        raise _Problem(path, f"must be a string, not {value!r}")
+        raise _Problem(path, f"must be a string, not {shown(value)}")
 
 
 def _flag(path: str, value: object) -> None:
     if not isinstance(value, bool):
-        raise _Problem(path, f"must be true or false, not {value!r}")
+        raise _Problem(path, f"must be true or false, not {shown(value)}")
 
 
 def _effect(path: str, value: object) -> None:
     if value not in CIRCUIT_EFFECTS:
-        raise _Problem(path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {value!r}")
+        raise _Problem(path, f"must be one of {', '.join(CIRCUIT_EFFECTS)}, not {shown(value)}")
 
 
 def _jitter(path: str, value: object) -> None:
     if value not in JITTERS:
-        raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {value!r}")
+        raise _Problem(path, f"must be one of {', '.join(JITTERS)}, not {shown(value)}")
 
 
 def _table(fields: Mapping[str, Check]) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
-            raise _Problem(path, f"must be a table, not {value!r}")
+            raise _Problem(path, f"must be a table, not {shown(value)}")
         for key, item in value.items():
             if key not in fields:
                 raise _Problem(_join(path, key), f"unknown key; known: {', '.join(sorted(fields))}")
@@ -100,7 +105,7 @@ def _table(fields: Mapping[str, Check]) -> Check:
 
 
 _BACKOFF = _table(
-    {"base": _number(), "cap": _number(), "multiplier": _number(1.0), "jitter": _jitter}
+    {"base": _seconds(), "cap": _seconds(), "multiplier": _number(1.0), "jitter": _jitter}
 )
 _RULE_FIELDS: dict[str, Check] = {
     "action": _text,
@@ -126,7 +131,7 @@ def _rule(partial: bool) -> Check:
         if action is None and partial:
             return
         if action not in ("retry", "fail"):
-            raise _Problem(_join(path, "action"), f"must be 'retry' or 'fail', not {action!r}")
+            raise _Problem(_join(path, "action"), f"must be 'retry' or 'fail', not {shown(action)}")
         for key, only in _ONLY_FOR.items():
             if key in value and action != only:
                 raise _Problem(_join(path, key), f"only applies to action = '{only}'")
@@ -137,13 +142,30 @@ def _rule(partial: bool) -> Check:
 def _rules(key_check: Callable[[object], object], rule: Check) -> Check:
     def check(path: str, value: object) -> None:
         if not isinstance(value, Mapping):
-            raise _Problem(path, f"must be a table, not {value!r}")
+            raise _Problem(path, f"must be a table, not {shown(value)}")
         for key, item in value.items():
             try:
                 key_check(key)
             except PolicyError as exc:
                 raise _Problem(_join(path, key), str(exc)) from None
             rule(_join(path, key), item)
+
+    return check
+
+
+def _profiles(overlay: Check) -> Check:
+    """The ``profiles`` table: any profile name (``dev``, ``staging``, ...), each an overlay."""
+
+    def check(path: str, value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise _Problem(path, f"must be a table, not {shown(value)}")
+        for name, item in value.items():
+            if not _PROFILE_NAME.fullmatch(name):
+                raise _Problem(
+                    _join(path, name),
+                    "a profile name is letters, digits, '_', '-' or '.' (at most 64, ASCII)",
+                )
+            overlay(_join(path, name), item)
 
     return check
 
@@ -158,8 +180,9 @@ def _settings(partial: bool) -> dict[str, Check]:
     rule = _rule(partial)
     return {
         "attempts": _whole,
-        "max_retry_after": _number(),
+        "max_retry_after": _seconds(),
         "retry_after": _flag,
+        "retry_nested": _flag,
         "backoff": _BACKOFF,
         "statuses": _rules(status_key, rule),
         "codes": _rules(lambda key: key, rule),
@@ -175,29 +198,29 @@ def _settings(partial: bool) -> dict[str, Check]:
 _CIRCUIT = _table(
     {
         "failures": _whole,
-        "break_duration": _number(),
-        "max_break_duration": _number(),
+        "break_duration": _seconds(),
+        "max_break_duration": _seconds(),
         "half_open_probes": _whole,
         "failure_rate": _number(0.0, 1.0, positive=True),
         "window": _whole,
-        "window_seconds": _number(positive=True),
+        "window_seconds": _seconds(positive=True),
         "min_calls": _whole,
         "trip_on_account_errors": _flag,
     }
 )
 _BUDGET = _table(
     {
-        "total": _number(positive=True),
-        "attempt_timeout": _number(positive=True),
+        "total": _seconds(positive=True),
+        "attempt_timeout": _seconds(positive=True),
         "retry_ratio": _number(0.0, 1.0),
         "min_retries_per_sec": _number(),
     }
 )
 _TIMEOUTS = _table(
     {
-        "request": _number(positive=True),
-        "thinking": _number(positive=True),
-        "connect": _number(positive=True),
+        "request": _seconds(positive=True),
+        "thinking": _seconds(positive=True),
+        "connect": _seconds(positive=True),
     }
 )
 _MERGED = _table({"description": _text, **_settings(partial=False)})
@@ -205,7 +228,7 @@ _FILE = _table(
     {
         "description": _text,
         **_settings(partial=False),
-        "profiles": _table(dict.fromkeys(PROFILE_NAMES, _table(_settings(partial=True)))),
+        "profiles": _profiles(_table(_settings(partial=True))),
     }
 )
 
@@ -217,6 +240,10 @@ def parse(text: str, source: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert
+        raise PolicyError(f"{source}: not valid TOML: {shown(str(exc))}") from None
     try:
         _FILE("", data)
     except _Problem as exc:
@@ -265,7 +292,7 @@ def build_policy(name: str, settings: Mapping[str, Any], source: str, profile: s
         raise PolicyError(f"{source}: profile {profile} (after merging): {exc}") from None
     kwargs: dict[str, Any] = {
         key: settings[key]
-        for key in ("attempts", "max_retry_after", "retry_after")
+        for key in ("attempts", "max_retry_after", "retry_after", "retry_nested")
         if key in settings
     }
     if "backoff" in settings:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .presets import current_profile, get_preset
+from .presets import check_profile, current_profile, get_preset
 
 __all__ = ["DEFAULT_CONNECT", "DEFAULT_REQUEST", "Timeouts", "timeouts"]
 
@@ -78,7 +78,8 @@ def timeouts(
     Raises:
         PolicyError: for an unknown preset or profile.
     """
-    section = get_preset(preset).section("timeouts", profile or current_profile())
+    chosen = current_profile() if profile is None else check_profile(profile)
+    section = get_preset(preset).section("timeouts", chosen)
     request = float(section.get("request", DEFAULT_REQUEST))
     read = float(section.get("thinking", request)) if thinking else request
     return Timeouts(read=read, connect=float(section.get("connect", DEFAULT_CONNECT)))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from llm_retry import sdk
 from llm_retry.decide.classify import Decision, classify
+from llm_retry.decide.marks import add_note, attach, attached, brief
 from llm_retry.decide.outcomes import MAY_BILL_NOTE, Tally, billing, held_back, stream_break
 from llm_retry.decide.waits import GiveUp, Wait, next_step
 from llm_retry.events import emit
@@ -124,24 +125,39 @@ current_guard = GUARD.get
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Why llm-retry gave up on an error it raised, kept on the exception (for ``fallback``)."""
+    """Why llm-retry gave up on an error it raised, kept on the exception (for ``fallback``).
+
+    ``ended`` is when, on the active clock: an outer ``@llm_retry`` holds back only a verdict
+    given after its own call started, not one left by an earlier call on a reused exception.
+    """
 
     decision: Decision | None
     reason: str
+    ended: float = float("-inf")
 
 
 def verdict(exc: BaseException) -> Verdict | None:
     """The verdict a `RetryRun` left on ``exc`` when it gave up on it, if any."""
-    found = getattr(exc, _VERDICT, None)
+    found = attached(exc, _VERDICT)
     return found if isinstance(found, Verdict) else None
 
 
-def add_note(exc: BaseException, note: str) -> None:
-    """PEP 678 ``add_note``, with the same ``__notes__`` list on Python 3.10."""
-    if hasattr(exc, "add_note"):
-        exc.add_note(note)
-    else:  # pragma: no cover - Python 3.10
-        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
+def nested_give_up(
+    exc: Exception, decision: Decision, start: float, policy: Policy
+) -> GiveUp | None:
+    """A give-up for ``exc`` if an inner ``@llm_retry`` gave up on it since ``start``, or ``None``.
+
+    ``start`` is when the outer call began: a verdict from before it was left by an earlier call
+    on an exception object raised again, and does not count.
+    """
+    inner = verdict(exc)
+    if inner is None or inner.ended <= start or policy.retry_nested:
+        return None
+    return GiveUp(
+        f"not retried: {decision.describe()}; an inner @llm_retry already gave up on it "
+        f"({inner.reason}), and retrying at one layer only is the default "
+        "(retry_nested=True retries it here too)"
+    )
 
 
 def _plural(count: int, word: str) -> str:
@@ -230,6 +246,9 @@ class RetryRun:
         self.decision = decision
         self.error = exc
         step = next_step(decision, self.policy, attempt=self.attempts, rand=random.random())
+        held = nested_give_up(exc, decision, self.start, self.policy)
+        if held is not None and isinstance(step, Wait):  # retry at one layer only
+            step = held
         self._attempt_failed(exc, decision)
         self.step = held_back(step, exc, decision, self.name, self.policy.name)
         if self.guard is not None:
@@ -275,7 +294,7 @@ class RetryRun:
         )
         add_note(exc, f"llm-retry [{self.policy.name}]: {summary}")
         decision = self.decision
-        setattr(exc, _VERDICT, Verdict(decision, step.reason))
+        attach(exc, _VERDICT, Verdict(decision, step.reason, _clock.now()))
         emit(
             "llm_retry.gave_up",
             "warning",
@@ -326,7 +345,7 @@ class RetryRun:
             fix=getattr(rule, "fix", None) or None,
             request_id=decision.request_id,
             ignored_headers=list(decision.hint.ignored) or None,
-            message=str(exc)[:_MESSAGE_CHARS],
+            message=brief(exc, _MESSAGE_CHARS),
             chunks=resumed.delivered if resumed is not None and resumed.delivered else None,
             billing=billed,
             billed_attempts=self.tally.billed or None,
