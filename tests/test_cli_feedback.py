@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import need
 from llm_retry import PolicyError, load_preset
 from llm_retry.cli import EXIT_CODES, main
 
@@ -192,7 +193,7 @@ def test_colour_on_a_terminal_only():
 
 def test_shell_completion_of_preset_names(tmp_path):
     """With argcomplete installed, the shell's completion request gets the preset names."""
-    pytest.importorskip("argcomplete")
+    need("argcomplete")
     answer = tmp_path / "completions"
     line = "llm-retry show deep"
     subprocess.run(  # noqa: S603 - our own interpreter and module

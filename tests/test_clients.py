@@ -26,6 +26,7 @@ from llm_retry import llm_retry, sdk
 from llm_retry.testing import FaultServer, Reply, capture_events, no_wait
 
 pytestmark = [
+    pytest.mark.clients,
     pytest.mark.usefixtures("fresh_budgets"),
     # The frameworks build clients of their own that this module cannot close; the
     # collector finds them later, in whatever test runs then.

@@ -139,7 +139,13 @@ def test_every_provider_has_a_recipe():
         assert f"recipes/{page}" in PAGES_WITH_EXAMPLES, page
 
 
-@pytest.mark.parametrize("page", PAGES_WITH_EXAMPLES)
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(page, marks=pytest.mark.clients) if page in NEEDS else page
+        for page in PAGES_WITH_EXAMPLES
+    ],
+)
 def test_page_examples_run_and_print_what_the_page_shows(page, monkeypatch):
     """Every marked example of the page runs, and its output matches the page's output block."""
     if page in NEEDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import site
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ def test_an_editable_install_is_a_plain_path():
         for pth in Path(folder).glob("__editable__*llm_retry*.pth")
         if Path(folder).is_dir()
     ]
-    if not found:
+    if not found and os.environ.get("CI") != "true":  # under CI the install is editable
         pytest.skip(f"llm-retry is not installed in editable mode for {sys.executable}")
     lines = [line.strip() for pth in found for line in pth.read_text().splitlines() if line]
     assert [Path(line).resolve() for line in lines] == [SOURCE]

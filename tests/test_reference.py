@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import need
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "docs" / "reference"
 PUBLIC_MODULES = (
@@ -50,7 +52,7 @@ def accepted_anchors(module_name: str, name: str) -> set[str]:
 @pytest.fixture(scope="module")
 def site_anchors(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """The object anchors of the built reference pages (the site is built once, strictly)."""
-    pytest.importorskip("mkdocstrings_handlers.python", reason="needs the docs extra")
+    need("mkdocstrings_handlers.python")  # the docs extra: a failure under CI, not a skip
     site = tmp_path_factory.mktemp("site")
     build = subprocess.run(  # noqa: S603 - our own interpreter and mkdocs
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],

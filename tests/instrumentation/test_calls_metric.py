@@ -8,6 +8,7 @@ import re
 import openai
 import pytest
 
+from helpers import need
 from llm_retry import BudgetExhaustedError, CircuitOpenError, budget, circuit, llm_retry
 from llm_retry.instrumentation import OUTCOMES, call_counts, set_hooks
 from llm_retry.instrumentation.calls import call_counter, outcome_of
@@ -115,7 +116,7 @@ def test_the_happy_path_is_one_increment():
 
 def test_a_prometheus_scrape_after_a_retried_call(server: FaultServer, gpt: openai.OpenAI):
     """After a retried call, the scrape has llm_retry_calls_total by outcome next to the rest."""
-    prometheus = pytest.importorskip("prometheus_client")
+    prometheus = need("prometheus_client")
     from llm_retry.instrumentation import PrometheusHook  # noqa: PLC0415
 
     registry = prometheus.CollectorRegistry()
@@ -145,7 +146,7 @@ def test_a_prometheus_scrape_after_a_retried_call(server: FaultServer, gpt: open
 @pytest.fixture
 def tracing():
     """An OpenTelemetry tracer provider with an in-memory exporter, and a meter reader."""
-    pytest.importorskip("opentelemetry.sdk")
+    need("opentelemetry.sdk")
     from opentelemetry.sdk import metrics, trace  # noqa: PLC0415
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader  # noqa: PLC0415
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415

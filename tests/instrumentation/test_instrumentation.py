@@ -7,7 +7,7 @@ import logging
 import pytest
 import structlog
 
-from helpers import HTTPError, flaky
+from helpers import HTTPError, flaky, need
 from llm_retry import Backoff, Policy, Retry, llm_retry
 from llm_retry.events import emit
 from llm_retry.instrumentation import default_hooks, get_hooks, set_hooks
@@ -17,13 +17,13 @@ from llm_retry.testing import no_wait
 @pytest.fixture
 def prometheus():
     """prometheus_client, or a skip where it is not installed."""
-    return pytest.importorskip("prometheus_client")
+    return need("prometheus_client")
 
 
 @pytest.fixture
 def otel_sdk():
     """The OpenTelemetry SDK modules, or a skip where they are not installed."""
-    pytest.importorskip("opentelemetry.sdk")
+    need("opentelemetry.sdk")
     from opentelemetry.sdk import metrics, trace  # noqa: PLC0415
     from opentelemetry.sdk.metrics import export as metrics_export  # noqa: PLC0415
     from opentelemetry.sdk.trace import export as trace_export  # noqa: PLC0415

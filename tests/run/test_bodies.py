@@ -114,6 +114,7 @@ def test_a_success_is_not_read(server):
         assert not r.is_stream_consumed
 
 
+@pytest.mark.clients
 def test_litellm_retries_under_the_decorator_are_warned_about(server):
     """num_retries on a LiteLLM call multiplies the requests: one sdk_retries warning."""
     litellm = need("litellm")
@@ -139,6 +140,7 @@ def test_litellm_retries_under_the_decorator_are_warned_about(server):
     assert "num_retries=0" in warned[0]["fix"]
 
 
+@pytest.mark.clients
 def test_instructor_errors_are_read_through_their_cause(server):
     """InstructorRetryException wraps the API error in __cause__: a 402 is one request."""
     instructor = need("instructor")

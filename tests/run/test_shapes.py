@@ -49,6 +49,7 @@ def test_items_commit_only_when_they_carry_output(item, output):
     assert is_output(item) is output
 
 
+@pytest.mark.clients
 def test_langchain_chunks_commit_at_text_or_tool_calls():
     """An empty AIMessageChunk (Anthropic's message_start, OpenAI's role chunk) is held."""
     messages = need("langchain_core.messages")
@@ -62,6 +63,7 @@ def test_langchain_chunks_commit_at_text_or_tool_calls():
     assert is_output(chunk(content="", tool_call_chunks=[tool]))
 
 
+@pytest.mark.clients
 def test_pydantic_ai_events_commit_at_content_or_tool_args():
     """A part or delta with no content is held; the final-result marker is not output."""
     m = need("pydantic_ai.messages")
