@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Literal
 
-from llm_retry.testing._factories import (
+from llm_retry.testing._bodies import (
     anthropic_error_body,
     anthropic_message_body,
     encode_body,

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llm_retry.testing._factories import (
+from llm_retry.testing._bodies import (
     DEFAULT_CONTENT,
     anthropic_error_body,
     openai_error_body,
